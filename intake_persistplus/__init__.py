@@ -1,0 +1,45 @@
+"""intake-persistplus: persistence for intake 2 catalogs.
+
+Installed next to intake, it activates itself (entry point ``intake.imports``);
+importing this package is only needed for its API:
+
+>>> from intake_persistplus import store        # doctest: +SKIP
+>>> source.persist(ttl=3600)                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_lazy = {
+    "PersistStore": "intake_persistplus.persist_store",
+    "store": "intake_persistplus.persist_store",
+    "PersistWarning": "intake_persistplus.persist_store",
+    "NotPersistedError": "intake_persistplus.persist_store",
+    "PersistPathError": "intake_persistplus.persist_store",
+    "AlreadyPersistedError": "intake_persistplus.persist_store",
+    "register_container": "intake_persistplus.containers",
+    "NoPersisterError": "intake_persistplus.containers",
+    "InvalidTTLError": "intake_persistplus.config",
+    "InvalidPersistModeError": "intake_persistplus.config",
+    "persist_path": "intake_persistplus.config",
+    "activate": "intake_persistplus.activate",
+}
+
+__all__ = sorted(_lazy) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _lazy:
+        import importlib
+
+        value = getattr(importlib.import_module(_lazy[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'intake_persistplus' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

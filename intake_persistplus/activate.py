@@ -1,0 +1,249 @@
+"""The one place where intake is patched. Imported by intake itself at
+``import intake`` (entry point group ``intake.imports``), so it must stay cheap:
+nothing here imports pandas, dask, pyarrow, zarr or s3fs.
+
+What it changes, all idempotently:
+
+* ``CatalogEntry.__call__`` understands ``persist_mode=`` (and intake 0.7's
+  ``persist=``) and hands out the persisted copy where the mode says so;
+* ``DataSourceBase`` (and intake-xarray's adapter sources, when that package is
+  imported) gain ``persist``, ``get_persisted``, ``is_persisted``,
+  ``has_been_persisted``; calling a source with new arguments goes back
+  through its catalog entry with the arguments it was made with;
+* ``intake.container.register_container`` registers persisters, and
+  ``intake.container.persist`` is the module holding ``store`` and
+  ``PersistStore``.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+import types
+from typing import Any
+
+_state: dict[str, Any] = {"active": False, "originals": {}}
+
+SOURCE_API = ("persist", "get_persisted", "is_persisted", "has_been_persisted")
+
+
+# -- the source API -------------------------------------------------------------
+def persist(self, ttl: float | None = None, **kwargs: Any) -> Any:
+    """Persist this source's data to the persist store; return the persisted source.
+
+    Parameters
+    ----------
+    ttl : float or None
+        Seconds the persisted copy stays fresh; ``None`` never expires, ``0``
+        is always expired. Catalog accesses in ``default`` mode re-persist an
+        expired copy on first data access.
+    **kwargs
+        Passed to the container's writer (for dataframes:
+        ``pyarrow.parquet.write_table`` arguments such as ``compression``).
+
+    Raises
+    ------
+    ValueError
+        for an invalid ``ttl``, or when this source is itself a persisted copy.
+    """
+    from .persist_store import store
+
+    return store.add(self, ttl=ttl, **kwargs)
+
+
+def get_persisted(self) -> Any:
+    """The persisted copy of this source (this source, if it is one).
+
+    Raises
+    ------
+    KeyError
+        (``NotPersistedError``) when nothing is persisted for it.
+    """
+    from .persist_store import NotPersistedError, is_persisted_source, store, tokenize
+
+    if is_persisted_source(self):
+        return self
+    token = tokenize(self)
+    record = store.lookup(token)
+    if record is None:
+        raise NotPersistedError(
+            f"{getattr(self, 'name', None) or 'this source'!r} has not been persisted "
+            f"(token {token}); call .persist() first"
+        )
+    return store.open(record)
+
+
+def _is_persisted(self) -> bool:
+    """True for a persisted copy, i.e. a source read from the persist store."""
+    from .persist_store import is_persisted_source
+
+    return is_persisted_source(self)
+
+
+def _has_been_persisted(self) -> bool:
+    """True for an original source that has a copy in the persist store."""
+    from .persist_store import is_persisted_source, store
+
+    if is_persisted_source(self) or store.is_empty():
+        return False
+    from .persist_store import tokenize
+
+    return store.lookup(tokenize(self)) is not None
+
+
+# -- catalog access ---------------------------------------------------------------
+def _call_mode(kwargs: dict, persist: Any = None) -> str | None:
+    from .config import validate_mode
+
+    mode = kwargs.pop("persist_mode", None)
+    legacy = kwargs.pop("persist", None) if persist is None else persist
+    if mode is not None:
+        validate_mode(mode, "the call's persist_mode")
+    if legacy is not None:
+        validate_mode(legacy, "the call's persist")
+        if mode is not None and legacy != mode:
+            raise ValueError(
+                f"persist={legacy!r} and persist_mode={mode!r} disagree; give only persist_mode"
+            )
+        mode = legacy
+    return mode
+
+
+def _entry_call(self, persist: Any = None, **kwargs: Any) -> Any:
+    from .config import resolve_mode
+    from .redirect import redirect
+
+    call_mode = _call_mode(kwargs, persist)
+    source = self.get(**kwargs)
+    source._entry = self
+    source._passed_kwargs = list(kwargs)
+    if not hasattr(source, "__dict__"):
+        return source
+    source._pp_call = dict(kwargs)
+    return redirect(source, self, resolve_mode(call_mode, self))
+
+
+def original_from_entry(entry: Any, **kwargs: Any) -> Any:
+    """The original source of a catalog entry, never redirected."""
+    return entry(persist_mode="never", **kwargs)
+
+
+def _make_configure_new(original):
+    def configure_new(self, **kwargs: Any) -> Any:
+        """Create a new instance of this source with altered arguments.
+
+        A source that came from a catalog entry is made again by that entry,
+        with the arguments it was first made with updated by ``kwargs``;
+        ``persist_mode=`` chooses which copy comes back.
+        """
+        mode = _call_mode(kwargs)
+        entry = self.__dict__.get("_entry")
+        if entry is not None and "_pp_call" in self.__dict__:
+            kw = dict(self.__dict__["_pp_call"])
+            kw.update(kwargs)
+            if mode is not None:
+                kw["persist_mode"] = mode
+            return entry(**kw)
+        return original(self, **kwargs)
+
+    configure_new.__wrapped__ = original
+    return configure_new
+
+
+def _patch_source_class(cls: type, with_call: bool = False) -> None:
+    if cls.__dict__.get("_pp_patched"):
+        return
+    cls.persist = persist
+    cls.get_persisted = get_persisted
+    cls.is_persisted = property(_is_persisted, doc=_is_persisted.__doc__)
+    cls.has_been_persisted = property(_has_been_persisted, doc=_has_been_persisted.__doc__)
+    if with_call:
+        new = _make_configure_new(cls.__dict__["configure_new"])
+        cls.configure_new = cls.__call__ = cls.get = new
+    cls._pp_patched = True
+
+
+# -- lazily patched third-party modules -------------------------------------------------
+def _patch_intake_xarray(module: types.ModuleType) -> None:
+    cls = getattr(module, "IntakeXarraySourceAdapter", None)
+    if isinstance(cls, type):
+        _patch_source_class(cls)
+
+
+_LAZY_PATCHES = {"intake_xarray.base": _patch_intake_xarray}
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, loader, patch):
+        self.loader, self.patch = loader, patch
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        self.patch(module)
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patch a module right after it is first imported, without importing it earlier."""
+
+    def find_spec(self, name, path, target=None):
+        patch = _LAZY_PATCHES.get(name)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _PatchingLoader(spec.loader, patch)
+                return spec
+        return None
+
+
+# -- activation ---------------------------------------------------------------------
+def _container_persist_module() -> types.ModuleType:
+    mod = types.ModuleType(
+        "intake.container.persist",
+        "Persistence for intake (provided by intake-persistplus): ``store``, ``PersistStore``.",
+    )
+
+    def __getattr__(name: str) -> Any:
+        from . import persist_store as store_mod
+
+        if name in ("store", "PersistStore", "PersistWarning", "NotPersistedError"):
+            return getattr(store_mod, name)
+        raise AttributeError(name)
+
+    mod.__getattr__ = __getattr__
+    mod.__all__ = ["store", "PersistStore"]
+    return mod
+
+
+def activate() -> None:
+    """Install persistence into intake. Safe to call any number of times."""
+    if _state["active"]:
+        return
+    import intake.container
+    from intake.catalog.entry import CatalogEntry
+    from intake.source.base import DataSourceBase
+
+    from .containers import register_container
+
+    _state["originals"]["CatalogEntry.__call__"] = CatalogEntry.__call__
+    CatalogEntry.__call__ = _entry_call
+    _patch_source_class(DataSourceBase, with_call=True)
+    intake.container.register_container = register_container
+    mod = _container_persist_module()
+    sys.modules["intake.container.persist"] = mod
+    intake.container.persist = mod
+    if "intake_xarray.base" in sys.modules:
+        _patch_intake_xarray(sys.modules["intake_xarray.base"])
+    else:
+        sys.meta_path.insert(0, _PatchOnImport())
+    _state["active"] = True
+
+
+activate()

@@ -1,0 +1,185 @@
+"""Dataframes persist to parquet (written with pyarrow) and come back as
+``intake_parquet.ParquetSource``.
+
+Exactness, path by path:
+
+* ``to_dask()`` of the copy has one file per partition of the original's
+  ``to_dask()``, so the same number of partitions; files are written in
+  parallel through dask, one partition at a time per worker, so memory follows
+  the partition size.
+* a default index (unnamed, a fresh range in every partition, unknown
+  divisions, as ``read_csv`` makes) is not written; any other index is.
+* the pandas metadata stored in the files describes the dtypes that the
+  original's *``read()``* gives (found from ``discover()``, which returns the
+  same type as ``read()``), while the data is written as ``to_dask()`` made it.
+  ``pd.read_parquet`` follows that metadata, and dask applies its own string
+  conversion on read exactly as it did on the original, so ``read()`` and
+  ``to_dask()`` of the copy match the same path of the original without a
+  second pass over the data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DRIVER = "parquet"
+
+
+def _writer_kwargs() -> set[str]:
+    import pyarrow.parquet as pq
+
+    names = set(inspect.signature(pq.write_table).parameters)
+    names |= set(inspect.signature(pq.ParquetWriter.__init__).parameters)
+    return names - {"self", "table", "where", "kwargs", "schema", "filesystem"}
+
+
+def _is_string_dtype(dtype: Any) -> bool:
+    import pandas as pd
+
+    return isinstance(dtype, pd.StringDtype) or (dtype == object)
+
+
+def _default_string_dtype():
+    import pandas as pd
+
+    return pd.Series(["a"]).dtype  # "str" in pandas 3, object before
+
+
+def _read_dtypes(source: Any, meta: Any) -> dict:
+    """Dtypes that ``source.read()`` gives for the string columns of ``meta``."""
+    import pandas as pd
+
+    cols = [c for c, dt in meta.dtypes.items() if isinstance(dt, pd.StringDtype)]
+    if not cols:
+        return {}
+    try:
+        found = source.discover()
+    except Exception as e:  # discover is best effort
+        logger.debug("discover() failed on %s: %s", source, e)
+        return {}
+    if isinstance(found, pd.DataFrame):
+        dtypes = found.dtypes
+    elif isinstance(found, dict) and found.get("dtype") is not None:
+        dtypes = found["dtype"]
+        if not hasattr(dtypes, "get"):
+            return {}
+    else:
+        return {}
+    out = {}
+    for c in cols:
+        dt = dtypes.get(c) if hasattr(dtypes, "get") else None
+        if dt is None:
+            continue
+        try:
+            dt = pd.api.types.pandas_dtype(dt)
+        except TypeError:
+            continue
+        if not _is_string_dtype(dt):
+            # a head of all-missing values reads as float; the full read() gives strings
+            dt = _default_string_dtype()
+        if dt != meta.dtypes[c]:
+            out[c] = dt
+    return out
+
+
+def _default_index(ddf: Any) -> bool:
+    """True when the index is a per-partition fresh range that need not be written."""
+    import pandas as pd
+
+    idx = ddf._meta.index
+    return isinstance(idx, pd.RangeIndex) and idx.name is None and not ddf.known_divisions
+
+
+def _pandas_metadata(meta: Any, preserve_index: bool) -> bytes:
+    import pyarrow as pa
+
+    schema = pa.Schema.from_pandas(meta, preserve_index=preserve_index)
+    return schema.metadata[b"pandas"]
+
+
+def _write_part(df: Any, fs: Any, path: str, preserve_index: bool, pandas_md: bytes | None, kw: dict) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=preserve_index)
+    if pandas_md is not None:
+        md = dict(table.schema.metadata or {})
+        md[b"pandas"] = pandas_md
+        table = table.replace_schema_metadata(md)
+    with fs.open(path, "wb") as f:
+        pq.write_table(table, f, **kw)
+    return len(df)
+
+
+class DataFramePersister:
+    """Persist ``dataframe`` sources to a folder of parquet files."""
+
+    container = "dataframe"
+    driver = DRIVER
+
+    def check_kwargs(self, kwargs: dict) -> dict:
+        """Refuse writer keyword arguments that pyarrow's parquet writer does not take."""
+        unknown = sorted(set(kwargs) - _writer_kwargs())
+        if unknown:
+            raise TypeError(
+                f"unknown parquet writer argument(s) {', '.join(map(repr, unknown))} for a "
+                "dataframe persist; accepted are pyarrow.parquet.write_table's, e.g. "
+                "compression, row_group_size, use_dictionary"
+            )
+        return kwargs
+
+    def write(self, source: Any, path: str, storage_options: dict | None = None, **kwargs: Any):
+        import fsspec
+
+        self.check_kwargs(kwargs)
+        fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))
+        fs.makedirs(root, exist_ok=True)
+        ddf = None
+        try:
+            ddf = source.to_dask()
+        except (NotImplementedError, AttributeError):
+            ddf = None
+        if ddf is None or not hasattr(ddf, "to_delayed"):
+            self._write_frame(source.read(), fs, root, kwargs)
+        else:
+            self._write_dask(source, ddf, fs, root, kwargs)
+        return DRIVER, {"urlpath": path, "engine": "pyarrow"}
+
+    @staticmethod
+    def _write_frame(df: Any, fs: Any, root: str, kwargs: dict) -> None:
+        import pandas as pd
+
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(
+                f"a dataframe source's read() returned {type(df).__name__}, not a pandas DataFrame"
+            )
+        idx = df.index
+        preserve = not (
+            isinstance(idx, pd.RangeIndex) and idx.name is None and idx.start == 0 and idx.step == 1
+        )
+        _write_part(df, fs, f"{root}/part.00000.parquet", preserve, None, kwargs)
+
+    @staticmethod
+    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> None:
+        import dask
+
+        preserve = not _default_index(ddf)
+        meta = ddf._meta
+        as_read = _read_dtypes(source, meta)
+        pandas_md = None
+        if as_read:
+            pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
+            logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
+        write = dask.delayed(_write_part, pure=False)
+        parts = ddf.to_delayed()
+        width = max(5, len(str(len(parts) - 1)))
+        tasks = [
+            write(part, fs, f"{root}/part.{i:0{width}d}.parquet", preserve, pandas_md, kwargs)
+            for i, part in enumerate(parts)
+        ]
+        dask.compute(*tasks)
+

@@ -1,0 +1,400 @@
+"""The store's index: one YAML file, ``cat.yaml``, in intake catalog format.
+
+Layout written by this module (an expert may edit it by hand)::
+
+    # intake-persistplus index ...
+    metadata:
+      version: 1
+    sources:
+      <token>:
+        driver: parquet
+        args: {urlpath: '{{ CATALOG_DIR }}/<token>/<version>/data', ...}
+        metadata: {original_tok: <token>, ...}
+
+Costs do not grow with the number of entries where it matters:
+
+* Reading never goes through a YAML parse of the whole file. The ``sources:``
+  block is cut into one text slice per entry with a regular expression, and an
+  entry is parsed (``yaml.safe_load``) only when it is looked up.
+* The parsed state is kept per process and refreshed only when the file
+  changed (inode, size, mtime); a file that only grew is read from where the
+  last read stopped.
+* A new token is *appended* (one ``write`` of a few hundred bytes under an
+  exclusive lock). Replacing or removing an entry rewrites the file from the
+  cached text slices to a temporary file that is renamed over ``cat.yaml``,
+  so readers see either the old or the new file, never a mix.
+
+Anything the fast path does not recognise (flow style, entries that are not
+mappings, keys at the top level after ``sources:``) falls back to a full
+``yaml.safe_load``; the file is rewritten in the canonical layout on the next
+write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import yaml
+
+from .record import InvalidRecordError, Record
+
+logger = logging.getLogger(__name__)
+
+INDEX_NAME = "cat.yaml"
+LOCK_NAME = ".cat.yaml.lock"
+HEADER = (
+    "# intake-persistplus persist store index: an intake catalog of persisted sources,\n"
+    "# keyed by the token of their original. Open it with intake.open_catalog().\n"
+    "# Hand edits (e.g. ttl: null) take effect on the next store operation.\n"
+    "metadata:\n"
+    "  version: 1\n"
+    "  persistplus_index: 1\n"
+)
+_TAIL = 64
+
+try:  # the C implementations are much faster and always safe
+    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml missing
+    from yaml import SafeDumper as _Dumper
+    from yaml import SafeLoader as _Loader
+
+
+class PersistIndexError(OSError):
+    """Base for index problems (an ``OSError``: the file on disk is at fault)."""
+
+
+class CorruptIndexError(PersistIndexError):
+    """``cat.yaml`` exists but cannot be read as a persist index."""
+
+
+def _load(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
+def dump_block(token: str, entry: dict) -> str:
+    """The text of one index entry, indented under ``sources:``."""
+    text = yaml.dump(
+        {token: entry},
+        Dumper=_Dumper,
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1 << 30,
+    )
+    return "".join("  " + line if line.strip() else line for line in text.splitlines(True))
+
+
+_SOURCES_RE = re.compile(r"^sources:[ \t]*(?:#[^\n]*)?$", re.M)
+_EMPTY_SOURCES_RE = re.compile(r"^sources:[ \t]*(?:\{\s*\}|null|~)?[ \t]*(?:#[^\n]*)?\s*\Z", re.M)
+
+
+@dataclass
+class _Slot:
+    text: str | None  # the entry's text in the file (None after a fallback parse)
+    data: object = None  # parsed entry, filled lazily
+    record: Record | None = None
+    parsed: bool = False
+
+
+@dataclass
+class Snapshot:
+    """What one read of the index file found."""
+
+    sig: tuple | None = None  # (inode, size, mtime_ns) of the file that was read
+    tail: bytes = b""  # its last bytes, to recognise an append
+    slots: dict[str, _Slot] = field(default_factory=dict)
+    appendable: bool = False  # the file ends inside a canonical ``sources:`` block
+    indent: int = 2
+    has_sources_header: bool = False
+
+
+def _split(text: str, snap: Snapshot) -> bool:
+    """Cut the ``sources:`` block of ``text`` into per-entry slices.
+
+    Fills ``snap.slots`` and returns True, or returns False when the text is
+    not in a shape this fast path can vouch for.
+    """
+    if _EMPTY_SOURCES_RE.search(text):
+        snap.appendable = False
+        snap.has_sources_header = False
+        return True
+    m = _SOURCES_RE.search(text)
+    if m is None:
+        return False
+    body = text[m.end() + 1 :] if m.end() < len(text) else ""
+    if re.search(r"^[^\s#]", body, re.M):  # a top-level key after sources:
+        return False
+    first = re.search(r"^( +)[^\s#]", body, re.M)
+    if first is None:  # "sources:" with nothing below it is null
+        snap.has_sources_header = True
+        snap.appendable = False
+        return True
+    k = len(first.group(1))
+    key_re = re.compile(
+        r"^ {%d}(?:'([^'\n]+)'|\"([^\"\n]+)\"|([^\s#'\"][^\n:]*)):[ \t]*(?:#[^\n]*)?$" % k, re.M
+    )
+    keys = list(key_re.finditer(body))
+    at_k = re.findall(r"^ {%d}[^\s#]" % k, body, re.M)
+    shallower = re.search(r"^ {1,%d}[^\s#]" % (k - 1), body, re.M) if k > 1 else None
+    if len(keys) != len(at_k) or shallower:
+        return False
+    for i, km in enumerate(keys):
+        end = keys[i + 1].start() if i + 1 < len(keys) else len(body)
+        token = km.group(1) or km.group(2) or km.group(3).strip()
+        snap.slots[token] = _Slot(text=body[km.start() : end])
+    snap.indent = k
+    snap.has_sources_header = True
+    snap.appendable = k == 2 and text.endswith("\n")
+    return True
+
+
+def _fallback(text: str, snap: Snapshot) -> None:
+    try:
+        data = _load(text)
+    except yaml.YAMLError as e:
+        raise CorruptIndexError(f"the persist index is not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict) or not isinstance(data.get("sources") or {}, dict):
+        raise CorruptIndexError("the persist index has no 'sources:' mapping")
+    for token, entry in (data.get("sources") or {}).items():
+        snap.slots[str(token)] = _Slot(text=None, data=entry, parsed=True)
+    snap.appendable = False
+
+
+class LocalBackend:
+    """The index file on a local (or mounted) file system."""
+
+    remote = False
+
+    def __init__(self, root: str):
+        self.root = root
+        self.path = os.path.join(root, INDEX_NAME)
+        self._thread_lock = threading.RLock()
+
+    def stat(self):
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def read(self, offset: int = 0) -> bytes:
+        with open(self.path, "rb") as f:
+            if offset:
+                f.seek(offset)
+            return f.read()
+
+    def read_range(self, start: int, end: int) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            return f.read(end - start)
+
+    def append(self, data: bytes) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            written = os.write(fd, data)
+            if written != len(data):  # pragma: no cover - disk full and the like
+                raise OSError(errno.EIO, f"short write to {self.path}")
+        finally:
+            os.close(fd)
+
+    def replace(self, data: bytes) -> None:
+        tmp = f"{self.path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        import fcntl
+
+        with self._thread_lock:
+            fd = os.open(os.path.join(self.root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the lock
+
+
+class Index:
+    """Read and update one store's ``cat.yaml``; see the module docstring."""
+
+    def __init__(self, backend: LocalBackend):
+        self.backend = backend
+        self._snap = Snapshot()
+        self._lock = threading.RLock()
+
+    @property
+    def path(self) -> str:
+        return self.backend.path
+
+    # -- reading ---------------------------------------------------------------
+    def _refresh(self) -> Snapshot:
+        """Bring the cached snapshot up to date with the file (cheap when unchanged)."""
+        sig = self.backend.stat()
+        snap = self._snap
+        if sig == snap.sig:
+            return snap
+        if sig is None:
+            self._snap = Snapshot(sig=None)
+            return self._snap
+        old = snap.sig
+        if (
+            old is not None
+            and snap.appendable
+            and sig[0] == old[0]
+            and sig[1] > old[1]
+            and old[1] >= len(snap.tail)
+            and self.backend.read_range(old[1] - len(snap.tail), old[1]) == snap.tail
+        ):
+            added = self.backend.read(old[1])
+            text = added.decode("utf-8", errors="replace")
+            extra = Snapshot()
+            if _split("sources:\n" + text, extra) and extra.indent == snap.indent:
+                snap.slots.update(extra.slots)
+                snap.sig = (sig[0], old[1] + len(added), sig[2])
+                snap.tail = (snap.tail + added)[-_TAIL:]
+                snap.appendable = text.endswith("\n")
+                return snap
+        data = self.backend.read()
+        new = Snapshot(sig=(sig[0], len(data), sig[2]), tail=data[-_TAIL:])
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CorruptIndexError(f"{self.path} is not UTF-8 text: {e}") from None
+        if not _split(text, new):
+            new.slots.clear()
+            _fallback(text, new)
+        self._snap = new
+        return new
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._refresh()
+
+    def tokens(self) -> list[str]:
+        return list(self.snapshot().slots)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.snapshot().slots
+
+    def __len__(self) -> int:
+        return len(self.snapshot().slots)
+
+    def get(self, token: str) -> Record | None:
+        """The record for ``token``, or None. An unreadable entry is logged and skipped."""
+        with self._lock:
+            slot = self._refresh().slots.get(token)
+            if slot is None:
+                return None
+            if not slot.parsed:
+                slot.parsed = True
+                try:
+                    parsed = _load(slot.text)
+                    slot.data = parsed.get(token) if isinstance(parsed, dict) else None
+                except yaml.YAMLError as e:
+                    logger.warning("index entry %s in %s is not valid YAML: %s", token, self.path, e)
+                    slot.data = None
+            if slot.record is None and slot.data is not None:
+                try:
+                    slot.record = Record.from_entry(token, slot.data)
+                except InvalidRecordError as e:
+                    logger.warning("ignoring index entry in %s: %s", self.path, e)
+                    slot.data = None
+            return slot.record
+
+    # -- writing ---------------------------------------------------------------
+    def _compose(self, snap: Snapshot, replace: dict[str, str | None]) -> str:
+        parts = [HEADER, "sources:\n"]
+        n = 0
+        for token, slot in snap.slots.items():
+            if token in replace:
+                continue
+            if slot.text is not None and snap.indent == 2:
+                parts.append(slot.text if slot.text.endswith("\n") else slot.text + "\n")
+            elif slot.data is not None:
+                parts.append(dump_block(token, slot.data))
+            else:
+                continue  # unreadable: dropped on rewrite (it was logged when read)
+            n += 1
+        for token, block in replace.items():
+            if block is not None:
+                parts.append(block)
+                n += 1
+        if n == 0:
+            return HEADER + "sources: {}\n"
+        return "".join(parts)
+
+    def _publish(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self.backend.replace(data)
+        snap = Snapshot(sig=None)
+        _split(text, snap) or _fallback(text, snap)
+        sig = self.backend.stat()
+        if sig is not None and sig[1] == len(data):
+            snap.sig = sig
+            snap.tail = data[-_TAIL:]
+        self._snap = snap
+
+    def put(self, record: Record) -> None:
+        """Add or replace the entry for ``record.token``."""
+        block = dump_block(record.token, record.to_entry())
+        with self._lock, self.backend.lock():
+            try:
+                snap = self._refresh()
+            except CorruptIndexError:
+                raise
+            if (
+                record.token not in snap.slots
+                and snap.appendable
+                and snap.sig is not None
+                and not self.backend.remote
+            ):
+                data = block.encode("utf-8")
+                self.backend.append(data)
+                sig = self.backend.stat()
+                snap.slots[record.token] = _Slot(text=block, record=record, parsed=True)
+                snap.slots[record.token].data = record.to_entry()
+                if sig is not None and sig[1] == snap.sig[1] + len(data):
+                    snap.sig = sig
+                    snap.tail = (snap.tail + data)[-_TAIL:]
+                else:  # someone else wrote too: re-read next time
+                    snap.sig = None
+                return
+            self._publish(self._compose(snap, {record.token: block}))
+
+    def delete(self, token: str) -> bool:
+        """Remove ``token``'s entry; False if it was not there."""
+        with self._lock, self.backend.lock():
+            snap = self._refresh()
+            if token not in snap.slots:
+                return False
+            self._publish(self._compose(snap, {token: None}))
+            return True
+
+    def clear(self) -> None:
+        """Write an empty index."""
+        with self._lock, self.backend.lock():
+            self._publish(HEADER + "sources: {}\n")
+
+    def ensure(self) -> None:
+        """Create an empty index if there is none."""
+        if self.backend.stat() is None:
+            with self._lock, self.backend.lock():
+                if self.backend.stat() is None:
+                    self._publish(HEADER + "sources: {}\n")

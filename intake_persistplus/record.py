@@ -1,0 +1,202 @@
+"""One persisted version of a source: what the index says about it.
+
+A :class:`Record` converts to and from the plain mapping stored under
+``sources: <token>:`` in the index (an intake catalog entry). Only known
+fields are read back; anything else in a hand-edited entry is ignored, and
+nothing in an entry is ever imported or called.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import validate_ttl
+
+#: Placeholder that intake expands to the directory of the catalog file; the
+#: index uses it so that a store can be moved or mounted elsewhere.
+CATALOG_DIR = "{{ CATALOG_DIR }}"
+
+_TOKEN_RE = re.compile(r"^[0-9a-f]{16,64}$")
+_VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
+
+
+class InvalidRecordError(ValueError):
+    """An index entry that cannot be understood."""
+
+
+def is_token(value: Any) -> bool:
+    """True for a string that looks like a store key (lower-case hex)."""
+    return isinstance(value, str) and bool(_TOKEN_RE.match(value))
+
+
+def new_version_id(now: float | None = None) -> str:
+    """A sortable, unique version id: UTC time to the microsecond plus randomness."""
+    now = time.time() if now is None else now
+    stamp = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def is_version_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(_VERSION_RE.match(value))
+
+
+def plain(value: Any) -> Any:
+    """A copy of ``value`` that ``yaml.safe_dump`` can write.
+
+    Tuples become lists, mappings plain dicts, numpy scalars Python numbers,
+    paths strings; anything else unknown becomes its ``str``.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (OrderedDict, Mapping)):
+        return {str(k) if not isinstance(k, (int, float, bool)) else k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return plain(value.item())
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass
+class Record:
+    """The newest persisted version of one original source.
+
+    Attributes
+    ----------
+    token:
+        ``dask.base.tokenize(original)``, the store key.
+    driver:
+        intake driver name that reads the persisted data (``"parquet"``, ...).
+    args:
+        keyword arguments of that driver; paths inside the store start with
+        ``{{ CATALOG_DIR }}``.
+    container:
+        the original's container (``"dataframe"``, ...).
+    timestamp:
+        when this version was written (epoch seconds).
+    ttl:
+        seconds it stays fresh, or ``None``.
+    version:
+        the version id, also the name of its folder in the store.
+    dependencies:
+        tokens of persisted sources this one was made from (pipelines).
+    """
+
+    token: str
+    driver: str
+    args: dict
+    container: str
+    original_name: str | None
+    original_description: str | None
+    original_metadata: dict
+    original_source: dict
+    timestamp: float
+    ttl: float | int | None
+    persist_kwargs: dict
+    version: str
+    description: str = ""
+    dependencies: list = field(default_factory=list)
+
+    def expired(self, now: float | None = None) -> bool:
+        """True once ``ttl`` seconds have passed since ``timestamp`` (``ttl=0``: always)."""
+        if self.ttl is None:
+            return False
+        now = time.time() if now is None else now
+        return now >= self.timestamp + self.ttl
+
+    def metadata(self) -> dict:
+        """The persisted source's ``metadata``: everything needed to remake the original."""
+        return {
+            "original_tok": self.token,
+            "original_name": self.original_name,
+            "original_description": self.original_description,
+            "original_metadata": self.original_metadata,
+            "original_source": self.original_source,
+            "container": self.container,
+            "timestamp": self.timestamp,
+            "ttl": self.ttl,
+            "persist_kwargs": self.persist_kwargs,
+            "persist_version": self.version,
+            "dependencies": self.dependencies,
+        }
+
+    def to_entry(self) -> dict:
+        """The intake catalog entry (YAML-able) for the index."""
+        return {
+            "driver": self.driver,
+            "description": self.description,
+            "args": self.args,
+            "metadata": self.metadata(),
+        }
+
+    @classmethod
+    def from_entry(cls, token: str, entry: Any) -> Record:
+        """Read an index entry; only known fields are looked at.
+
+        Raises
+        ------
+        InvalidRecordError
+            when a required field is missing or of the wrong type.
+        """
+        if not is_token(token):
+            raise InvalidRecordError(f"index key {token!r} is not a store token")
+        if not isinstance(entry, dict):
+            raise InvalidRecordError(f"index entry {token!r} is not a mapping")
+        md = entry.get("metadata")
+        if not isinstance(md, dict):
+            raise InvalidRecordError(f"index entry {token!r} has no metadata mapping")
+        driver = entry.get("driver")
+        args = entry.get("args") or {}
+        if not isinstance(driver, str) or not isinstance(args, dict):
+            raise InvalidRecordError(f"index entry {token!r} needs a driver name and args mapping")
+        if md.get("original_tok", token) != token:
+            raise InvalidRecordError(
+                f"index entry {token!r} says it persists {md.get('original_tok')!r}"
+            )
+        try:
+            ttl = validate_ttl(md.get("ttl"))
+            timestamp = float(md["timestamp"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise InvalidRecordError(f"index entry {token!r}: bad timestamp or ttl ({e})") from e
+        version = md.get("persist_version")
+        if not is_version_id(version):
+            # written by hand or by an older layout: any folder-safe id will do
+            if not (isinstance(version, str) and re.match(r"^[\w.\-]+$", version)):
+                raise InvalidRecordError(f"index entry {token!r} has no usable persist_version")
+
+        def _dict(key):
+            v = md.get(key)
+            return v if isinstance(v, dict) else {}
+
+        deps = md.get("dependencies") or []
+        return cls(
+            token=token,
+            driver=driver,
+            args=args,
+            container=str(md.get("container") or ""),
+            original_name=md.get("original_name"),
+            original_description=md.get("original_description"),
+            original_metadata=_dict("original_metadata"),
+            original_source=_dict("original_source"),
+            timestamp=timestamp,
+            ttl=ttl,
+            persist_kwargs=_dict("persist_kwargs"),
+            version=version,
+            description=str(entry.get("description") or ""),
+            dependencies=[d for d in deps if is_token(d)] if isinstance(deps, list) else [],
+        )

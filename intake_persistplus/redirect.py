@@ -1,0 +1,183 @@
+"""Which source does a catalog access hand out: the original, the persisted
+copy, or a copy whose refresh (or first persist) waits until data is asked for.
+
+Deferred work is carried by a thin subclass of the source's own class (so
+``isinstance`` and ``repr`` are unchanged). Its data methods (``read``,
+``to_dask``, ``read_partition``, ``discover`` ...) first do the pending work,
+then turn the object into the source that resulted and carry on. Nothing else
+(attributes, ``yaml()``, ``describe()``, calling it with new arguments) does
+any work.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from . import config
+from .persist_store import PersistWarning, store
+
+logger = logging.getLogger(__name__)
+
+DATA_METHODS = (
+    "read",
+    "read_chunked",
+    "read_partition",
+    "to_dask",
+    "to_spark",
+    "discover",
+    "_load_metadata",
+    "_get_schema",
+    "_get_partition",
+    "export",
+)
+
+
+class Deferred:
+    """Mixin for a source whose data methods first run ``self._pp_action()``."""
+
+    _pp_base: type
+
+    def _pp_resolve(self) -> None:
+        action: Callable[[], Any] = self.__dict__.pop("_pp_action")
+        self.__class__ = self._pp_base  # from here on, methods are the real ones
+        result = action()
+        if result is not None and result is not self:
+            become(self, result)
+
+
+def _forward(name: str):
+    def method(self, *args, **kwargs):
+        self._pp_resolve()
+        return getattr(self, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in DATA_METHODS:
+    setattr(Deferred, _name, _forward(_name))
+
+_deferred_classes: dict[type, type] = {}
+
+
+def deferred(source: Any, action: Callable[[], Any]) -> Any:
+    """A copy of ``source`` whose first data access runs ``action``.
+
+    ``action`` returns the source to serve from then on (or ``None`` to keep
+    serving ``source`` itself).
+    """
+    base = type(source)
+    cls = _deferred_classes.get(base)
+    if cls is None:
+        cls = type(base.__name__, (Deferred, base), {"__module__": base.__module__, "_pp_base": base})
+        cls.__qualname__ = base.__qualname__
+        _deferred_classes[base] = cls
+    out = object.__new__(cls)
+    out.__dict__.update(source.__dict__)
+    out._pp_action = action
+    return out
+
+
+def become(obj: Any, other: Any) -> None:
+    """Make ``obj`` the same source as ``other`` (state and class)."""
+    state = dict(other.__dict__)
+    for key in ("_entry", "_passed_kwargs", "_pp_call", "cat", "catalog_object"):
+        if key in obj.__dict__ and key not in state:
+            state[key] = obj.__dict__[key]
+    obj.__dict__.clear()
+    obj.__dict__.update(state)
+    obj.__class__ = type(other)
+
+
+def _label(original: Any, token: str) -> str:
+    return f"{getattr(original, 'name', None) or 'source'!r} ({token})"
+
+
+def _refresh_action(stale: Any, original: Any, token: str) -> Callable[[], Any]:
+    def action():
+        current = store.lookup(token)
+        if current is not None and not current.expired():
+            return store.open(current)  # another process refreshed it meanwhile
+        try:
+            return store.refresh(token, original=original)
+        except Exception as e:
+            warnings.warn(
+                f"refreshing the expired persisted copy of {_label(original, token)} failed "
+                f"({type(e).__name__}: {e}); serving the expired copy",
+                PersistWarning,
+                stacklevel=4,
+            )
+            return None
+
+    return action
+
+
+def _first_persist_action(original: Any, spec: dict) -> Callable[[], Any]:
+    def action():
+        kwargs = dict(spec)
+        ttl = kwargs.pop("ttl", None)
+        try:
+            return store.add(original, ttl=ttl, **kwargs)
+        except Exception as e:
+            warnings.warn(
+                f"persisting {getattr(original, 'name', None)!r} as its catalog entry "
+                f"declares failed ({type(e).__name__}: {e}); serving the original",
+                PersistWarning,
+                stacklevel=4,
+            )
+            return original
+
+    return action
+
+
+def _tag(served: Any, original: Any) -> Any:
+    """Give a served source the entry links of the original, so that calling it
+    with new arguments goes back through the catalog entry."""
+    for key in ("_entry", "_passed_kwargs", "_pp_call", "cat"):
+        if key in original.__dict__:
+            served.__dict__[key] = original.__dict__[key]
+    return served
+
+
+def redirect(original: Any, entry: Any, mode: str) -> Any:
+    """The source a catalog access in ``mode`` should hand out for ``original``."""
+    if mode == "never" or getattr(original, "container", None) == "catalog":
+        return original
+    spec = config.declared_persist(entry)
+    if spec is None and store.is_empty():
+        return original  # nothing persisted at all: no token needed
+    from .persist_store import tokenize
+
+    token = tokenize(original)
+    record = store.lookup(token)
+    if record is None:
+        if spec is not None and mode == "default":
+            return _tag(deferred(original, _first_persist_action(original, spec)), original)
+        return original
+    try:
+        persisted = store.open(record)
+    except Exception as e:
+        warnings.warn(
+            f"cannot open the persisted copy of {_label(original, token)} "
+            f"({type(e).__name__}: {e}); serving the original",
+            PersistWarning,
+            stacklevel=3,
+        )
+        return original
+    persisted = _tag(persisted, original)
+    if mode == "always" or not record.expired():
+        return persisted
+    return deferred(persisted, _refresh_action(persisted, original, token))
+
+
+def _deferred_persist(self, *args, **kwargs):
+    # an explicit persist() replaces whatever work was pending
+    self.__dict__.pop("_pp_action", None)
+    self.__class__ = self._pp_base
+    return self.persist(*args, **kwargs)
+
+
+Deferred.persist = _deferred_persist
