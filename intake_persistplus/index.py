@@ -183,7 +183,7 @@ class LocalBackend:
     def stat(self):
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 

@@ -92,6 +92,11 @@ def become(obj: Any, other: Any) -> None:
     obj.__class__ = type(other)
 
 
+def _describe_error(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 def _label(original: Any, token: str) -> str:
     return f"{getattr(original, 'name', None) or 'source'!r} ({token})"
 
@@ -106,7 +111,7 @@ def _refresh_action(stale: Any, original: Any, token: str) -> Callable[[], Any]:
         except Exception as e:
             warnings.warn(
                 f"refreshing the expired persisted copy of {_label(original, token)} failed "
-                f"({type(e).__name__}: {e}); serving the expired copy",
+                f"({_describe_error(e)}); serving the expired copy",
                 PersistWarning,
                 stacklevel=4,
             )
@@ -124,7 +129,7 @@ def _first_persist_action(original: Any, spec: dict) -> Callable[[], Any]:
         except Exception as e:
             warnings.warn(
                 f"persisting {getattr(original, 'name', None)!r} as its catalog entry "
-                f"declares failed ({type(e).__name__}: {e}); serving the original",
+                f"declares failed ({_describe_error(e)}); serving the original",
                 PersistWarning,
                 stacklevel=4,
             )
@@ -162,7 +167,7 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
     except Exception as e:
         warnings.warn(
             f"cannot open the persisted copy of {_label(original, token)} "
-            f"({type(e).__name__}: {e}); serving the original",
+            f"({_describe_error(e)}); serving the original",
             PersistWarning,
             stacklevel=3,
         )

@@ -1,5 +1,7 @@
 """Dataframes persist to parquet (written with pyarrow) and come back as
-``intake_parquet.ParquetSource``.
+``intake_parquet.ParquetSource`` (its subclass
+:class:`~intake_persistplus.containers.parquet.PersistedParquetSource`,
+registered with intake as the driver ``persisted_parquet``).
 
 Exactness, path by path:
 
@@ -26,7 +28,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-DRIVER = "parquet"
+DRIVER = "persisted_parquet"  # see containers/parquet.py
 
 
 def _writer_kwargs() -> set[str]:
