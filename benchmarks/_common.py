@@ -98,7 +98,7 @@ def sizes(quick: bool) -> Sizes:
         access_repeats=30,
         access_loop=200,
         small_rows=1_000,
-        persist_small_repeats=9,
+        persist_small_repeats=15,
         rss_csv_mb=1_000,
         rss_repeats=3,
         speed_rows=2_000_000,

@@ -93,6 +93,7 @@ def dump_block(token: str, entry: dict) -> str:
 
 
 _SOURCES_RE = re.compile(r"^sources:[ \t]*(?:#[^\n]*)?$", re.M)
+_ANCHOR_RE = re.compile(r"[\s\-\[{,:]&[\w\-]")
 _EMPTY_SOURCES_RE = re.compile(r"^sources:[ \t]*(?:\{\s*\}|null|~)?[ \t]*(?:#[^\n]*)?\s*\Z", re.M)
 
 
@@ -131,6 +132,8 @@ def _split(text: str, snap: Snapshot) -> bool:
         return False
     body = text[m.end() + 1 :] if m.end() < len(text) else ""
     if re.search(r"^[^\s#]", body, re.M):  # a top-level key after sources:
+        return False
+    if _ANCHOR_RE.search(text):  # anchors may be aliased from another entry
         return False
     first = re.search(r"^( +)[^\s#]", body, re.M)
     if first is None:  # "sources:" with nothing below it is null

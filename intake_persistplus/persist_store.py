@@ -384,15 +384,14 @@ class PersistStore:
         return removed
 
     def clear(self) -> None:
-        """Remove every persisted source and its data."""
+        """Remove every persisted source and the data folders of the store."""
         root = self.path
-        idx = self._index(root)
-        tokens = idx.tokens() if os.path.exists(idx.path) else []
-        if os.path.isdir(root):
-            idx.clear()
-        for token in tokens:
-            if is_token(token):
-                shutil.rmtree(os.path.join(root, token), ignore_errors=True)
+        if not os.path.isdir(root):
+            return
+        self._index(root).clear()
+        for name in os.listdir(root):
+            if is_token(name) and os.path.isdir(os.path.join(root, name)):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
     def __repr__(self) -> str:
         return f"<PersistStore at {self.path!r}>"

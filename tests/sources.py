@@ -1,0 +1,75 @@
+"""Small real DataSource classes for tests (in a module, so catalogs can name them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from intake.source.base import DataSource, Schema
+
+
+def rich_frame(n: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(
+        {
+            "zeta": rng.integers(0, 100, n).astype("int32"),
+            "alpha": rng.random(n),
+            "cat": pd.Categorical(rng.choice(["lo", "mid", "hi"], n), categories=["lo", "mid", "hi"]),
+            "when": pd.date_range("2026-03-01", periods=n, freq="min", tz="UTC"),
+            "flag": rng.random(n) > 0.5,
+            "maybe": pd.array(rng.choice([1, 2, None], n), dtype="Int64"),
+            "text": pd.array(rng.choice(["a", "b", None], n), dtype="string"),
+        }
+    )
+    df.index = pd.Index(np.arange(1000, 1000 + n), name="row")
+    return df
+
+
+class DaskFrameSource(DataSource):
+    """A dataframe with a named index in ``npartitions`` dask partitions (known divisions)."""
+
+    container = "dataframe"
+    name = "dask_frame"
+    version = "0.1"
+    partition_access = True
+
+    def __init__(self, n=60, npartitions=3, metadata=None):
+        super().__init__(metadata=metadata)
+        self.n, self.nparts = n, npartitions
+
+    def _get_schema(self):
+        df = rich_frame(self.n)
+        return Schema(dtype=dict(df.dtypes), shape=df.shape, npartitions=self.nparts, extra_metadata={})
+
+    def to_dask(self):
+        import dask.dataframe as dd
+
+        return dd.from_pandas(rich_frame(self.n), npartitions=self.nparts)
+
+    def read(self):
+        return self.to_dask().compute()
+
+    def _close(self):
+        pass
+
+
+class ReadOnlyFrameSource(DataSource):
+    """A dataframe source without ``to_dask()``; its index is unnamed but not a range."""
+
+    container = "dataframe"
+    name = "read_only_frame"
+    version = "0.1"
+
+    def __init__(self, n=25, metadata=None):
+        super().__init__(metadata=metadata)
+        self.n = n
+
+    def read(self):
+        df = rich_frame(self.n)
+        df.index = pd.Index(np.arange(self.n) * 10)
+        return df
+
+    def _get_schema(self):
+        return Schema(dtype=None, shape=(self.n, 7), npartitions=1, extra_metadata={})
+
+    def _close(self):
+        pass

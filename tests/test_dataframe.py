@@ -1,0 +1,118 @@
+"""Dataframes round-trip exactly through parquet, path by path."""
+
+from __future__ import annotations
+
+import intake
+import numpy as np
+import pandas as pd
+import pytest
+
+from intake_persistplus import store
+
+from .conftest import make_frame, write_catalog
+
+
+def assert_paths_equal(original, persisted, read=True):
+    """read() against read(), to_dask() against to_dask(): values, dtypes, index, partitions."""
+    if read:
+        pd.testing.assert_frame_equal(persisted.read(), original.read())
+    a, b = original.to_dask(), persisted.to_dask()
+    assert b.npartitions == a.npartitions
+    pd.testing.assert_frame_equal(b.compute(), a.compute())
+    assert list(b.columns) == list(a.columns)
+
+
+def test_csv_round_trip_both_paths(csv_catalog, persist_dir):
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    # the two paths of the original disagree on string dtypes; each is kept
+    assert original.read().dtypes["label"] != original.to_dask().dtypes["label"]
+    persisted = original.persist()
+    assert_paths_equal(original, persisted)
+    assert persisted.read().index.equals(pd.RangeIndex(200))
+
+
+def test_default_index_is_not_materialised(csv_catalog, persist_dir):
+    import pyarrow.parquet as pq
+
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist()
+    files = list(persist_dir.rglob("*.parquet"))
+    names = pq.read_schema(files[0]).names
+    assert names == ["id", "value", "label", "when"]
+
+
+def test_several_files_keep_their_partitions(tmp_path, persist_dir):
+    for i in range(3):
+        make_frame(15, seed=i).to_csv(tmp_path / f"part{i}.csv", index=False)
+    path = write_catalog(
+        tmp_path, {"many": {"driver": "csv", "args": {"urlpath": "{{ CATALOG_DIR }}part*.csv"}}}
+    )
+    original = intake.open_catalog(str(path)).many(persist_mode="never")
+    persisted = original.persist()
+    assert persisted.to_dask().npartitions == 3
+    # read() of a glob fails on the original (pandas), so only to_dask() is compared
+    assert_paths_equal(original, persisted, read=False)
+    assert len(persisted.read()) == 45
+
+
+def test_blocksize_partitions(tmp_path, persist_dir):
+    make_frame(3000).to_csv(tmp_path / "big.csv", index=False)
+    path = write_catalog(
+        tmp_path,
+        {"big": {"driver": "csv", "args": {"urlpath": "{{ CATALOG_DIR }}/big.csv", "blocksize": 20000}}},
+    )
+    original = intake.open_catalog(str(path)).big(persist_mode="never")
+    assert original.to_dask().npartitions > 3
+    persisted = original.persist()
+    assert_paths_equal(original, persisted, read=False)
+
+
+def test_named_index_categoricals_timezones_and_nullable_types(tmp_path, persist_dir):
+    path = write_catalog(
+        tmp_path,
+        {"rich": {"driver": "tests.sources.DaskFrameSource", "args": {"n": 60, "npartitions": 3}}},
+    )
+    original = intake.open_catalog(str(path)).rich(persist_mode="never")
+    persisted = original.persist()
+    assert_paths_equal(original, persisted)
+    df = persisted.read()
+    assert df.index.name == "row" and list(df.columns)[:2] == ["zeta", "alpha"]
+    assert isinstance(df["cat"].dtype, pd.CategoricalDtype) and str(df["when"].dt.tz) == "UTC"
+    assert store.backtrack(persisted).to_dask().npartitions == 3
+
+
+def test_source_without_to_dask_is_persisted_from_read(tmp_path, persist_dir):
+    path = write_catalog(
+        tmp_path, {"ro": {"driver": "tests.sources.ReadOnlyFrameSource", "args": {"n": 25}}}
+    )
+    original = intake.open_catalog(str(path)).ro(persist_mode="never")
+    with pytest.raises(NotImplementedError):
+        original.to_dask()
+    persisted = original.persist()
+    df = persisted.read()
+    pd.testing.assert_frame_equal(df, original.read())
+    assert list(df.index[:3]) == [0, 10, 20]
+    assert persisted.to_dask().npartitions == 1
+
+
+def test_discover_and_partitions_of_the_persisted_copy(csv_catalog, persist_dir):
+    cat = intake.open_catalog(str(csv_catalog))
+    persisted = cat.csvsource.persist()
+    info = persisted.discover()
+    assert info["shape"] == (200, 4) and info["npartitions"] == 1
+    pd.testing.assert_frame_equal(
+        persisted.read_partition(0), cat.csvsource(persist_mode="never").to_dask().compute()
+    )
+
+
+def test_empty_strings_and_missing_values(tmp_path, persist_dir):
+    n = 100
+    late = ["v"] * n
+    late[3:6] = [None] * 3
+    df = pd.DataFrame({"x": np.arange(n), "late": late, "e": [""] * n, "q": ['a "quoted", text'] * n})
+    df.to_csv(tmp_path / "odd.csv", index=False)
+    path = write_catalog(tmp_path, {"odd": {"driver": "csv", "args": {"urlpath": "{{ CATALOG_DIR }}/odd.csv"}}})
+    original = intake.open_catalog(str(path)).odd(persist_mode="never")
+    persisted = original.persist()
+    assert_paths_equal(original, persisted)

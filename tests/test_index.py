@@ -1,0 +1,125 @@
+"""The index file: layout, incremental reads, appends, rewrites, hand-written forms."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import intake
+import pytest
+import yaml
+
+from intake_persistplus.index import HEADER, Index, LocalBackend
+from intake_persistplus.record import Record, new_version_id
+
+
+def tok(i: int) -> str:
+    return f"ab{i:030x}"
+
+
+def record(i: int, ttl=None) -> Record:
+    token = tok(i)
+    version = new_version_id()
+    return Record(
+        token=token,
+        driver="persisted_parquet",
+        args={"urlpath": "{{ CATALOG_DIR }}/" + f"{token}/{version}/data", "engine": "pyarrow"},
+        container="dataframe",
+        original_name=f"source{i}",
+        original_description="d",
+        original_metadata={"i": i},
+        original_source={"cls": "intake.source.csv.CSVSource", "args": [], "kwargs": {"urlpath": f"/x/{i}.csv"}},
+        timestamp=time.time(),
+        ttl=ttl,
+        persist_kwargs={},
+        version=version,
+    )
+
+
+@pytest.fixture
+def index(tmp_path) -> Index:
+    idx = Index(LocalBackend(str(tmp_path)))
+    idx.ensure()
+    return idx
+
+
+def test_empty_index_is_a_valid_catalog(index, tmp_path):
+    cat = intake.open_catalog(str(tmp_path / "cat.yaml"))
+    assert list(cat) == [] and len(index) == 0
+
+
+def test_new_entries_are_appended_in_place(index):
+    index.put(record(1))  # first entry: the empty "sources: {}" is rewritten
+    inode = os.stat(index.path).st_ino
+    size = os.path.getsize(index.path)
+    index.put(record(2))
+    assert os.stat(index.path).st_ino == inode  # same file: appended
+    assert os.path.getsize(index.path) > size
+    text = open(index.path).read()
+    assert text.startswith(HEADER)
+    assert set(yaml.safe_load(text)["sources"]) == {tok(1), tok(2)}
+
+
+def test_replacing_and_removing_rewrite_atomically(index):
+    for i in range(3):
+        index.put(record(i))
+    inode = os.stat(index.path).st_ino
+    newer = record(1, ttl=5)
+    index.put(newer)
+    assert os.stat(index.path).st_ino != inode  # a new file renamed over the old
+    assert index.get(newer.token).ttl == 5 and len(index) == 3
+    assert index.delete(tok(0)) is True and index.delete(tok(0)) is False
+    doc = yaml.safe_load(open(index.path))
+    assert sorted(doc["sources"]) == [tok(1), tok(2)]
+    assert not [n for n in os.listdir(os.path.dirname(index.path)) if n.endswith(".tmp")]
+
+
+def test_another_process_appending_is_seen_incrementally(index, tmp_path):
+    index.put(record(1))
+    other = Index(LocalBackend(str(tmp_path)))  # as if in another process
+    assert other.tokens() == [tok(1)]
+    index.put(record(2))
+    index.put(record(3))
+    assert other.tokens() == [tok(i) for i in (1, 2, 3)]
+    assert other.get(tok(3)).original_name == "source3"
+    index.put(record(2, ttl=9))  # rewrite
+    assert other.get(tok(2)).ttl == 9
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # flow style
+        "metadata: {version: 1}\nsources: {%(t)s: %(entry)s}\n",
+        # four-space indents, comments, quoted key
+        "# mine\nmetadata:\n    version: 1\nsources:\n    # a comment\n    '%(t)s':\n%(block4)s",
+        # a top-level key after sources
+        "sources:\n  %(t)s:\n%(block4)sname: hand-made\n",
+    ],
+    ids=["flow", "indent4", "trailer"],
+)
+def test_hand_written_layouts_are_read(tmp_path, text):
+    rec = record(7)
+    entry = rec.to_entry()
+    block4 = "".join("      " + line + "\n" for line in yaml.safe_dump(entry).splitlines())
+    body = text % {"t": rec.token, "entry": yaml.safe_dump(entry, default_flow_style=True).strip(), "block4": block4}
+    (tmp_path / "cat.yaml").write_text(body)
+    idx = Index(LocalBackend(str(tmp_path)))
+    got = idx.get(rec.token)
+    assert got is not None and got.original_name == "source7"
+    # the next write turns it into the canonical layout, keeping the entry
+    idx.put(record(8))
+    assert sorted(yaml.safe_load((tmp_path / "cat.yaml").read_text())["sources"]) == sorted(
+        [rec.token, tok(8)]
+    )
+
+
+def test_unreadable_entries_are_skipped_not_fatal(index, caplog):
+    index.put(record(1))
+    with open(index.path, "a") as f:
+        f.write("  " + "a" * 32 + ":\n    driver: 3\n")
+        f.write("  not-a-token:\n    driver: persisted_parquet\n")
+    fresh = Index(index.backend)
+    assert fresh.get("a" * 32) is None
+    assert fresh.get("not-a-token") is None
+    assert fresh.get(tok(1)).original_name == "source1"
