@@ -24,7 +24,7 @@ from typing import Any
 
 _state: dict[str, Any] = {"active": False, "originals": {}}
 
-SOURCE_API = ("persist", "get_persisted", "is_persisted", "has_been_persisted")
+SOURCE_API = ("persist", "get_persisted", "export", "is_persisted", "has_been_persisted")
 
 
 # -- the source API -------------------------------------------------------------
@@ -71,6 +71,19 @@ def get_persisted(self) -> Any:
             f"(token {token}); call .persist() first"
         )
     return store.open(record)
+
+
+def export(self, path: str, overwrite: bool = False, **kwargs: Any) -> str:
+    """Write this source's data to ``path`` in its container's format.
+
+    The persist store is not touched. Returns YAML text: a ``sources:`` block
+    with one entry that opens the copy; its metadata names the original
+    (``original_tok``, ``original_name``, ``original_metadata``,
+    ``original_source``). See :func:`intake_persistplus.export.export`.
+    """
+    from .export import export as _export
+
+    return _export(self, path, overwrite=overwrite, **kwargs)
 
 
 def _is_persisted(self) -> bool:
@@ -150,27 +163,82 @@ def _make_configure_new(original):
     return configure_new
 
 
-def _patch_source_class(cls: type, with_call: bool = False) -> None:
+def _patch_source_class(cls: type, call_name: str | None = None) -> None:
+    """Give ``cls`` the source API; with ``call_name``, route ``__call__``/``get``
+    (and ``configure_new``) through the catalog entry the source came from."""
     if cls.__dict__.get("_pp_patched"):
         return
     cls.persist = persist
     cls.get_persisted = get_persisted
+    cls.export = export
     cls.is_persisted = property(_is_persisted, doc=_is_persisted.__doc__)
     cls.has_been_persisted = property(_has_been_persisted, doc=_has_been_persisted.__doc__)
-    if with_call:
-        new = _make_configure_new(cls.__dict__["configure_new"])
-        cls.configure_new = cls.__call__ = cls.get = new
+    if call_name is not None:
+        new = _make_configure_new(cls.__dict__[call_name])
+        cls.__call__ = cls.get = new
+        if call_name == "configure_new":
+            cls.configure_new = new
     cls._pp_patched = True
 
 
-# -- lazily patched third-party modules -------------------------------------------------
-def _patch_intake_xarray(module: types.ModuleType) -> None:
-    cls = getattr(module, "IntakeXarraySourceAdapter", None)
-    if isinstance(cls, type):
-        _patch_source_class(cls)
+# -- intake-xarray's adapter sources (not DataSource subclasses) ------------------------------
+def _adapter_new(cls, *args: Any, **kwargs: Any) -> Any:
+    obj = object.__new__(cls)
+    obj._captured_init_args = args
+    obj._captured_init_kwargs = kwargs
+    return obj
 
 
-_LAZY_PATCHES = {"intake_xarray.base": _patch_intake_xarray}
+def _adapter_tokenize(self) -> str:
+    """A deterministic token: class, init arguments and name (like intake's sources)."""
+    import hashlib
+    import json
+
+    from intake.utils import classname
+
+    state = [
+        classname(self),
+        list(getattr(self, "_captured_init_args", ())),
+        getattr(self, "_captured_init_kwargs", {}),
+        getattr(self, "name", None),
+    ]
+    text = json.dumps(state, sort_keys=True, default=repr)
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _adapter_get_metadata(self) -> dict:
+    md = self.__dict__.get("_pp_metadata")
+    if md is None:
+        reader = self.__dict__.get("reader")
+        md = getattr(reader, "metadata", None)
+        if md is None:
+            md = getattr(getattr(reader, "data", None), "metadata", None)
+        if md is None:
+            md = {}
+        self.__dict__["_pp_metadata"] = md
+    return md
+
+
+def _adapter_set_metadata(self, value: dict) -> None:
+    self.__dict__["_pp_metadata"] = value
+
+
+def _patch_intake_xarray(module: types.ModuleType | None = None) -> None:
+    base = sys.modules.get("intake_xarray.base")
+    cls = getattr(base, "IntakeXarraySourceAdapter", None)
+    if not isinstance(cls, type) or cls.__dict__.get("_pp_patched"):
+        return
+    cls.__new__ = _adapter_new
+    cls.__dask_tokenize__ = _adapter_tokenize
+    if "metadata" not in cls.__dict__:
+        cls.metadata = property(_adapter_get_metadata, _adapter_set_metadata)
+    _patch_source_class(cls, call_name="__call__")
+
+
+def _lazy_patch_for(name: str):
+    if name == "intake_xarray" or name.startswith("intake_xarray."):
+        return _patch_intake_xarray
+    return None
 
 
 class _PatchingLoader(importlib.abc.Loader):
@@ -189,7 +257,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
     """Patch a module right after it is first imported, without importing it earlier."""
 
     def find_spec(self, name, path, target=None):
-        patch = _LAZY_PATCHES.get(name)
+        patch = _lazy_patch_for(name)
         if patch is None:
             return None
         for finder in sys.meta_path:
@@ -234,15 +302,13 @@ def activate() -> None:
 
     _state["originals"]["CatalogEntry.__call__"] = CatalogEntry.__call__
     CatalogEntry.__call__ = _entry_call
-    _patch_source_class(DataSourceBase, with_call=True)
+    _patch_source_class(DataSourceBase, call_name="configure_new")
     intake.container.register_container = register_container
     mod = _container_persist_module()
     sys.modules["intake.container.persist"] = mod
     intake.container.persist = mod
-    if "intake_xarray.base" in sys.modules:
-        _patch_intake_xarray(sys.modules["intake_xarray.base"])
-    else:
-        sys.meta_path.insert(0, _PatchOnImport())
+    _patch_intake_xarray()  # if it is imported already
+    sys.meta_path.insert(0, _PatchOnImport())
     _state["active"] = True
 
 

@@ -291,8 +291,9 @@ class PersistStore:
         ttl = config.validate_ttl(ttl)
         if is_persisted_source(source):
             raise AlreadyPersistedError(
-                f"{getattr(source, 'name', source)!r} is already a persisted source; "
-                "persist its original (store.backtrack(source)) instead"
+                f"{getattr(source, 'name', source)!r} is already a persisted source; to "
+                "re-persist, call store.refresh(source), or persist the original: "
+                "cat.<entry>(persist_mode='never').persist()"
             )
         container = getattr(source, "container", None)
         persister = get_persister(container)

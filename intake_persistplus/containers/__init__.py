@@ -34,6 +34,10 @@ ENTRY_POINT_GROUP = "intake_persistplus.containers"
 #: container name -> "module:attribute" of the built-in persisters
 BUILTIN: dict[str, str] = {
     "dataframe": "intake_persistplus.containers.dataframe:DataFramePersister",
+    "ndarray": "intake_persistplus.containers.ndarray:ArrayPersister",
+    "numpy": "intake_persistplus.containers.ndarray:ArrayPersister",
+    "xarray": "intake_persistplus.containers.xarray:XarrayPersister",
+    "python": "intake_persistplus.containers.python:PythonPersister",
 }
 
 _registered: dict[str, Any] = {}  # filled by register_container
