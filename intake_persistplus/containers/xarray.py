@@ -40,6 +40,11 @@ class XarrayPersister:
             raise TypeError(
                 f"an xarray source gave {type(data).__name__}, not an xarray Dataset"
             )
+        for var in data.variables.values():
+            # object (string) variables must be in memory to pick a storable dtype;
+            # loading them here says so instead of warning about it
+            if var.dtype == object and var.chunks is not None:
+                var.load()
         kwargs.setdefault("zarr_format", 2)
         kwargs.setdefault("consolidated", kwargs["zarr_format"] == 2)
         data.to_zarr(path, mode="w-", storage_options=storage_options or None, **kwargs)
