@@ -28,7 +28,7 @@ SOURCE_API = ("persist", "get_persisted", "export", "is_persisted", "has_been_pe
 
 
 # -- the source API -------------------------------------------------------------
-def persist(self, ttl: float | None = None, **kwargs: Any) -> Any:
+def persist(self, ttl: float | None = None, keep: int | None = None, **kwargs: Any) -> Any:
     """Persist this source's data to the persist store; return the persisted source.
 
     Parameters
@@ -37,6 +37,9 @@ def persist(self, ttl: float | None = None, **kwargs: Any) -> Any:
         Seconds the persisted copy stays fresh; ``None`` never expires, ``0``
         is always expired. Catalog accesses in ``default`` mode re-persist an
         expired copy on first data access.
+    keep : int or None
+        How many versions of this source to keep (newest first); ``None``
+        keeps every version, or follows ``intake.conf["persist_keep"]``.
     **kwargs
         Passed to the container's writer (for dataframes:
         ``pyarrow.parquet.write_table`` arguments such as ``compression``).
@@ -44,26 +47,37 @@ def persist(self, ttl: float | None = None, **kwargs: Any) -> Any:
     Raises
     ------
     ValueError
-        for an invalid ``ttl``, or when this source is itself a persisted copy.
+        for an invalid ``ttl`` or ``keep``, or when this source is itself a
+        persisted copy.
     """
     from .persist_store import store
 
-    return store.add(self, ttl=ttl, **kwargs)
+    return store.add(self, ttl=ttl, keep=keep, **kwargs)
 
 
-def get_persisted(self) -> Any:
-    """The persisted copy of this source (this source, if it is one).
+def get_persisted(self, at: Any = None) -> Any:
+    """The persisted copy of this source: the newest, or the one current ``at`` a time.
+
+    Parameters
+    ----------
+    at : datetime, date or float, optional
+        A point in time (epoch seconds, or a datetime; naive means local
+        time): the version that was the newest then is returned.
 
     Raises
     ------
     KeyError
-        (``NotPersistedError``) when nothing is persisted for it.
+        (``NotPersistedError``) when nothing is persisted for it (at that time).
     """
     from .persist_store import NotPersistedError, is_persisted_source, store, tokenize
 
     if is_persisted_source(self):
-        return self
+        if at is None:
+            return self
+        return store.open(store.version_at(self.metadata["original_tok"], at).record)
     token = tokenize(self)
+    if at is not None:
+        return store.open(store.version_at(token, at).record)
     record = store.lookup(token)
     if record is None:
         raise NotPersistedError(
@@ -127,12 +141,20 @@ def _entry_call(self, persist: Any = None, **kwargs: Any) -> Any:
     from .redirect import redirect
 
     call_mode = _call_mode(kwargs, persist)
+    version = kwargs.pop("persist_version", None)
     source = self.get(**kwargs)
     source._entry = self
     source._passed_kwargs = list(kwargs)
     if not hasattr(source, "__dict__"):
         return source
     source._pp_call = dict(kwargs)
+    if version is not None:
+        from .persist_store import store
+        from .redirect import _tag
+
+        pinned = _tag(store.open_version(source, str(version)), source)
+        pinned._pp_call = dict(kwargs, persist_version=version)
+        return pinned
     return redirect(source, self, resolve_mode(call_mode, self))
 
 

@@ -155,3 +155,15 @@ def declared_persist(entry: Any) -> dict | None:
 def persist_storage_options() -> dict:
     """Extra fsspec options for the persist location (``intake.conf["persist_storage_options"]``)."""
     return dict(_conf().get("persist_storage_options") or {})
+
+
+def persist_keep() -> int | None:
+    """``intake.conf["persist_keep"]``: versions to keep per source (``None``: all)."""
+    value = _conf().get("persist_keep")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f'intake.conf["persist_keep"]={value!r}: give a whole number >= 1, or None to keep all'
+        )
+    return value

@@ -234,6 +234,49 @@ class LocalBackend:
                 os.close(fd)  # closing releases the lock
 
 
+class FsspecBackend:
+    """The index file on any fsspec file system (object stores included).
+
+    Object stores have no append and no rename: every update replaces the
+    whole object. Writers are serialised with :meth:`lock`.
+    """
+
+    remote = True
+
+    def __init__(self, fs, root: str):
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.path = f"{self.root}/{INDEX_NAME}"
+        self._thread_lock = threading.RLock()
+
+    def stat(self):
+        try:
+            info = self.fs.info(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        tag = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
+        return (str(tag), int(info.get("size") or 0), 0)
+
+    def read(self, offset: int = 0) -> bytes:
+        data = self.fs.cat_file(self.path)
+        return data[offset:]
+
+    def read_range(self, start: int, end: int) -> bytes:
+        return self.fs.cat_file(self.path, start=start, end=end)
+
+    def append(self, data: bytes) -> None:  # pragma: no cover - never called: remote=True
+        raise NotImplementedError
+
+    def replace(self, data: bytes) -> None:
+        self.fs.pipe_file(self.path, data)
+        self.fs.invalidate_cache(self.path)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        with self._thread_lock:
+            yield
+
+
 class Index:
     """Read and update one store's ``cat.yaml``; see the module docstring."""
 

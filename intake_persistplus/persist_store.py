@@ -1,27 +1,38 @@
 """PersistStore: a catalog-like view of the persisted sources, and the one
 place that writes them.
 
-Data of one persisted version lives in ``<root>/<token>/<version>/data``; next
-to it, ``record.yaml`` repeats its index entry so that a store can be
-inspected or rebuilt from its folders. ``<root>/cat.yaml`` is the index.
-A persist writes into a staging folder, renames it into place, then publishes
-the index entry, so a reader never sees a half-written version.
+Layout of a store (local folder or any fsspec URL)::
+
+    <root>/cat.yaml                       the index: newest version of every source
+    <root>/<token>/<version>/data         the data of one version
+    <root>/<token>/<version>/record.yaml  that version's index entry, written last
+    <root>/<token>/<version>/.incomplete  present only while the version is written
+
+A persist writes the data, then ``record.yaml``, then publishes the index
+entry; readers only follow the index, so they never see a half-written
+version. Every version is kept unless retention (``keep``) says otherwise.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import logging
 import os
-import shutil
+import socket
 import threading
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from . import config
-from .index import INDEX_NAME, CorruptIndexError, Index, LocalBackend, dump_block
+from .index import CorruptIndexError, FsspecBackend, Index, LocalBackend, dump_block
 from .record import CATALOG_DIR, Record, is_token, new_version_id, plain
+from .secrets import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +71,13 @@ def _source_state(source: Any) -> dict:
     """``{cls, args, kwargs}`` of how ``source`` was made, YAML-safe."""
     from intake.utils import classname
 
-    return {
-        "cls": classname(source),
-        "args": plain(list(getattr(source, "_captured_init_args", ()))),
-        "kwargs": plain(dict(getattr(source, "_captured_init_kwargs", {}))),
-    }
+    return scrub(
+        {
+            "cls": classname(source),
+            "args": plain(list(getattr(source, "_captured_init_args", ()))),
+            "kwargs": plain(dict(getattr(source, "_captured_init_kwargs", {}))),
+        }
+    )
 
 
 def _registered_class(clsname: str) -> Any:
@@ -94,51 +107,178 @@ def _registered_class(clsname: str) -> Any:
     )
 
 
+@dataclass
+class VersionInfo:
+    """One stored version of a persisted source."""
+
+    token: str
+    version: str
+    timestamp: float
+    size: int
+    current: bool
+    record: Record
+
+    def to_dict(self) -> dict:
+        return {
+            "token": self.token,
+            "version": self.version,
+            "timestamp": self.timestamp,
+            "time": _dt.datetime.fromtimestamp(self.timestamp, _dt.timezone.utc).isoformat(),
+            "size": self.size,
+            "current": self.current,
+            "ttl": self.record.ttl,
+        }
+
+
+def _epoch(at: Any) -> float:
+    """Seconds since the epoch for a datetime (naive means local time), date or number."""
+    if isinstance(at, _dt.datetime):
+        return at.timestamp()
+    if isinstance(at, _dt.date):
+        return _dt.datetime(at.year, at.month, at.day).timestamp()
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        return float(at)
+    raise TypeError(f"at={at!r}: give a datetime or epoch seconds")
+
+
+def _seconds(delta: Any, name: str) -> float:
+    if isinstance(delta, _dt.timedelta):
+        return delta.total_seconds()
+    if isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta >= 0:
+        return float(delta)
+    raise ValueError(f"{name}={delta!r}: give seconds >= 0 or a datetime.timedelta")
+
+
+def validate_keep(keep: Any) -> int | None:
+    """``None`` (keep every version) or a whole number >= 1."""
+    if keep is None:
+        return None
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep={keep!r}: give None (keep all versions) or a whole number >= 1")
+    return keep
+
+
+INCOMPLETE = ".incomplete"
+RECORD = "record.yaml"
+#: an unfinished version whose writer cannot be checked is removed after this long
+STALE_WRITE_SECONDS = 6 * 3600
+
+
+class Location:
+    """A store root on a file system: local folder or fsspec URL."""
+
+    def __init__(self, url: str, storage_options: dict | None = None):
+        import fsspec
+
+        self.url = url
+        self.storage_options = dict(storage_options or {})
+        self.fs, self.root = fsspec.core.url_to_fs(url, **self.storage_options)
+        self.root = self.root.rstrip("/") or "/"
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    def url_of(self, *parts: str) -> str:
+        return "/".join([self.url.rstrip("/"), *parts])
+
+    def path_of(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def read_text(self, *parts: str) -> str:
+        return self.fs.cat_file(self.path_of(*parts)).decode("utf-8")
+
+    def write_text(self, text: str, *parts: str) -> None:
+        self.fs.pipe_file(self.path_of(*parts), text.encode("utf-8"))
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path_of(*parts))
+
+    def listdir(self, *parts: str) -> list[str]:
+        path = self.path_of(*parts)
+        try:
+            entries = self.fs.ls(path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"]
+
+    def rm(self, *parts: str) -> None:
+        path = self.path_of(*parts)
+        try:
+            self.fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass
+        if self.local:
+            self.fs.invalidate_cache()
+
+    def du(self, *parts: str) -> int:
+        try:
+            return int(self.fs.du(self.path_of(*parts), total=True))
+        except FileNotFoundError:
+            return 0
+
+
 class PersistStore:
     """The persisted sources of one persist location, as a catalog-like mapping.
 
     Keys are tokens (``dask.base.tokenize(original)``), values are the
-    persisted sources. ``path=None`` follows ``intake.conf["persist_path"]``
-    (``INTAKE_PERSIST_PATH``) at every operation.
+    persisted sources (newest version). ``path=None`` follows
+    ``intake.conf["persist_path"]`` (``INTAKE_PERSIST_PATH``) at every operation;
+    ``storage_options=None`` follows ``intake.conf["persist_storage_options"]``
+    (fsspec's own configuration applies as well).
     """
 
-    def __init__(self, path: str | None = None):
+    def __init__(self, path: str | None = None, storage_options: dict | None = None):
         self._path = path
-        self._indexes: dict[str, Index] = {}
+        self._storage_options = storage_options
+        self._locations: dict[tuple, Location] = {}
+        self._indexes: dict[tuple, Index] = {}
         self._lock = threading.RLock()
 
     # -- location --------------------------------------------------------------
     @property
     def path(self) -> str:
-        """The root folder of the store now in use."""
+        """The root of the store now in use (a local path or a URL)."""
         if self._path is not None:
             p = os.fspath(self._path)
             return p.rstrip("/") if "://" in p else os.path.abspath(os.path.expanduser(p))
         return config.persist_path()
 
-    def _index(self, root: str | None = None) -> Index:
-        root = root or self.path
+    @property
+    def storage_options(self) -> dict:
+        if self._storage_options is not None:
+            return dict(self._storage_options)
+        return config.persist_storage_options()
+
+    def _key(self) -> tuple:
+        return (self.path, json.dumps(self.storage_options, sort_keys=True, default=repr))
+
+    def _loc(self) -> Location:
+        key = self._key()
         with self._lock:
-            idx = self._indexes.get(root)
+            loc = self._locations.get(key)
+            if loc is None:
+                loc = self._locations[key] = Location(key[0], self.storage_options)
+            return loc
+
+    def _index(self) -> Index:
+        key = self._key()
+        with self._lock:
+            idx = self._indexes.get(key)
             if idx is None:
-                if "://" in root:
-                    raise NotImplementedError(
-                        f"remote persist path {root!r}: remote stores are not supported yet"
-                    )
-                idx = self._indexes[root] = Index(LocalBackend(root))
+                loc = self._loc()
+                backend = LocalBackend(loc.root) if loc.local else FsspecBackend(loc.fs, loc.root)
+                idx = self._indexes[key] = Index(backend)
             return idx
 
-    def _writable_root(self) -> str:
-        root = self.path
+    def _writable(self) -> Location:
+        loc = self._loc()
         try:
-            os.makedirs(root, exist_ok=True)
-            self._index(root).ensure()
+            loc.fs.makedirs(loc.root, exist_ok=True)
+            self._index().ensure()
         except OSError as e:
             raise PersistPathError(
-                f"cannot use persist path {root!r} ({e.strerror or e}); set "
-                "INTAKE_PERSIST_PATH or intake.conf['persist_path'] to a folder you can write"
+                f"cannot use persist path {loc.url!r} ({getattr(e, 'strerror', None) or e}); set "
+                "INTAKE_PERSIST_PATH or intake.conf['persist_path'] to a location you can write"
             ) from e
-        return root
+        return loc
 
     def _expand(self, value: Any, root: str) -> Any:
         if isinstance(value, str):
@@ -160,36 +300,45 @@ class PersistStore:
             return None
 
     def lookup(self, token: str) -> Record | None:
-        """The record of ``token``, or None; a corrupt index warns and gives None."""
-        if not os.path.exists(os.path.join(self.path, INDEX_NAME)) and "://" not in self.path:
-            return None
+        """The newest record of ``token``, or None; a corrupt index warns and gives None."""
         return self._record(token, quiet=True)
 
     def is_empty(self) -> bool:
         """True when there is no index or it has no entries (cheap: no token needed)."""
         try:
             return len(self._index()) == 0
-        except (CorruptIndexError, NotImplementedError):
+        except CorruptIndexError:
             return False
+        except OSError:
+            return True
 
     def open(self, record: Record) -> Any:
         """Make the persisted source that ``record`` describes.
 
-        Only drivers registered with intake are built; paths must stay inside
-        the store.
+        Only drivers registered with intake are built, and only with paths
+        inside this store.
         """
         from intake.source import registry
 
         if record.driver not in registry:
             raise ValueError(
                 f"persisted entry {record.token} needs intake driver {record.driver!r}, "
-                "which is not installed"
+                "which is not installed or not registered with intake"
             )
-        root = self.path
-        args = self._expand(dict(record.args), root)
+        loc = self._loc()
+        args = self._expand(dict(record.args), loc.url.rstrip("/"))
+        for key, value in args.items():
+            if key in ("urlpath", "path") and isinstance(value, str):
+                expected = loc.url_of(record.token) + "/"
+                if not value.startswith(expected):
+                    raise ValueError(
+                        f"persisted entry {record.token} points outside its folder "
+                        f"{expected!r}: {value!r}"
+                    )
+        if loc.storage_options and "storage_options" not in args:
+            args["storage_options"] = loc.storage_options
         args["metadata"] = record.metadata()
-        cls = registry[record.driver]
-        source = cls(**args)
+        source = registry[record.driver](**args)
         source.name = record.token
         source.description = record.description
         return source
@@ -211,11 +360,7 @@ class PersistStore:
         return self._index().get(token) is not None
 
     def __getitem__(self, token: Any) -> Any:
-        tok = self.get_tok(token)
-        record = self._record(tok)
-        if record is None:
-            raise NotPersistedError(f"nothing is persisted under {tok!r} in {self.path}")
-        return self.open(record)
+        return self.open(self.record(token))
 
     def get(self, token: Any, default: Any = None) -> Any:
         try:
@@ -230,7 +375,7 @@ class PersistStore:
                 yield token, self.open(rec)
 
     def record(self, x: Any) -> Record:
-        """The :class:`~intake_persistplus.record.Record` of a token or source."""
+        """The newest :class:`~intake_persistplus.record.Record` of a token or source."""
         tok = self.get_tok(x)
         rec = self._record(tok)
         if rec is None:
@@ -243,9 +388,8 @@ class PersistStore:
             if not is_token(x):
                 raise ValueError(f"{x!r} is not a store token (32 hexadecimal characters)")
             return x
-        md = getattr(x, "metadata", None)
         if is_persisted_source(x):
-            return md["original_tok"]
+            return x.metadata["original_tok"]
         from intake.catalog.entry import CatalogEntry
 
         if isinstance(x, CatalogEntry):
@@ -265,7 +409,8 @@ class PersistStore:
         """Recreate the original source of a persisted (or exported) source or token.
 
         Name, description and metadata are restored, so the result has the same
-        token as the original.
+        token as the original (unless the original had credentials in its
+        ``storage_options``, which are never stored).
         """
         md = getattr(x, "metadata", None)
         if isinstance(md, dict) and "original_source" in md:
@@ -283,36 +428,144 @@ class PersistStore:
             src.metadata = dict(info["original_metadata"])
         return src
 
+    # -- versions ----------------------------------------------------------------
+    def _read_version(self, loc: Location, token: str, version: str) -> Record | None:
+        try:
+            doc = yaml.safe_load(loc.read_text(token, version, RECORD))
+            return Record.from_entry(token, doc.get(token) if isinstance(doc, dict) else None)
+        except FileNotFoundError:
+            return None
+        except Exception as e:  # a damaged record: that version is skipped
+            logger.warning("skipping version %s/%s: %s", token, version, e)
+            return None
+
+    def versions(self, source_or_token: Any) -> list[VersionInfo]:
+        """Every stored version of a source, oldest first (newest last)."""
+        token = self.get_tok(source_or_token)
+        loc = self._loc()
+        current = self._record(token)
+        found: dict[str, Record] = {}
+        for name in loc.listdir(token):
+            if name.startswith("."):
+                continue
+            rec = self._read_version(loc, token, name)
+            if rec is not None and rec.version == name:
+                found[name] = rec
+        if current is not None:
+            found.setdefault(current.version, current)
+        out = []
+        for name, rec in sorted(found.items(), key=lambda kv: (kv[1].timestamp, kv[0])):
+            size = loc.du(token, name) if loc.exists(token, name) else 0
+            is_current = current is not None and current.version == name
+            out.append(VersionInfo(token, name, rec.timestamp, size, is_current, rec))
+        return out
+
+    def version_at(self, source_or_token: Any, at: Any) -> VersionInfo:
+        """The version that was current at ``at`` (a datetime or epoch seconds)."""
+        when = _epoch(at)
+        token = self.get_tok(source_or_token)
+        older = [v for v in self.versions(token) if v.timestamp <= when]
+        if not older:
+            raise NotPersistedError(
+                f"no version of {token} existed at {_dt.datetime.fromtimestamp(when).isoformat()}"
+            )
+        return older[-1]
+
+    def open_version(self, source_or_token: Any, version: str) -> Any:
+        """The persisted source of one version, by its id."""
+        token = self.get_tok(source_or_token)
+        found = {v.version: v for v in self.versions(token)}
+        if version not in found:
+            have = ", ".join(found) or "none"
+            raise NotPersistedError(
+                f"no version {version!r} of {token}; stored versions: {have}"
+            )
+        return self.open(found[version].record)
+
+    def prune(
+        self,
+        source_or_token: Any = None,
+        keep: int | None = None,
+        older_than: Any = None,
+        dry_run: bool = False,
+    ) -> list[VersionInfo]:
+        """Remove old versions and their files; the newest version always stays.
+
+        Parameters
+        ----------
+        source_or_token
+            one source, or ``None`` for every source in the store.
+        keep
+            keep this many newest versions; by default each source's own
+            ``keep`` (from ``persist(keep=...)``) or ``intake.conf["persist_keep"]``.
+        older_than
+            also remove versions older than this (seconds or ``timedelta``).
+        dry_run
+            only report what would be removed.
+
+        Returns
+        -------
+        list of VersionInfo
+            the versions removed (or that would be).
+        """
+        keep = validate_keep(keep)
+        limit = None if older_than is None else time.time() - _seconds(older_than, "older_than")
+        tokens = [self.get_tok(source_or_token)] if source_or_token is not None else list(self)
+        loc = self._loc()
+        removed = []
+        for token in tokens:
+            versions = self.versions(token)
+            current = self._record(token)
+            n = keep or (current.keep if current else None) or config.persist_keep()
+            drop = versions[:-n] if n else []
+            if limit is not None:
+                drop += [v for v in versions if v.timestamp < limit and v not in drop]
+            for v in drop:
+                if v.current or v is versions[-1]:
+                    continue
+                removed.append(v)
+                if not dry_run:
+                    loc.rm(token, v.version)
+        return removed
+
+    def du(self) -> dict:
+        """Bytes on disk: ``{"entries": {token: bytes}, "total": bytes}``."""
+        loc = self._loc()
+        entries = {name: loc.du(name) for name in loc.listdir() if is_token(name)}
+        return {"entries": entries, "total": sum(entries.values())}
+
     # -- writing ---------------------------------------------------------------
-    def add(self, source: Any, ttl: Any = None, **kwargs: Any) -> Any:
+    def add(self, source: Any, ttl: Any = None, keep: int | None = None, **kwargs: Any) -> Any:
         """Persist ``source`` (see ``DataSource.persist``) and return the persisted source."""
         from .containers import get_persister
 
         ttl = config.validate_ttl(ttl)
+        keep = validate_keep(keep)
         if is_persisted_source(source):
             raise AlreadyPersistedError(
                 f"{getattr(source, 'name', source)!r} is already a persisted source; to "
                 "re-persist, call store.refresh(source), or persist the original: "
                 "cat.<entry>(persist_mode='never').persist()"
             )
-        container = getattr(source, "container", None)
-        persister = get_persister(container)
+        persister = get_persister(getattr(source, "container", None))
         if hasattr(persister, "check_kwargs"):
             persister.check_kwargs(dict(kwargs))
         token = tokenize(source)
-        root = self._writable_root()
-        return self._write(source, token, root, persister, ttl, kwargs)
+        return self._write(source, token, persister, ttl, keep, kwargs)
 
-    def _write(self, source, token, root, persister, ttl, kwargs) -> Any:
+    def _write(self, source, token, persister, ttl, keep, kwargs) -> Any:
+        loc = self._writable()
         version = new_version_id()
-        tokdir = os.path.join(root, token)
-        staging = os.path.join(tokdir, f".staging-{version}")
-        final = os.path.join(tokdir, version)
-        os.makedirs(staging, exist_ok=True)
+        marker = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+        loc.fs.makedirs(loc.path_of(token, version), exist_ok=True)
         try:
-            driver, args = persister.write(source, f"{staging}/data", **kwargs)
-            args = plain(args)
-            args = _reroot(args, staging, f"{CATALOG_DIR}/{token}/{version}")
+            loc.write_text(marker, token, version, INCOMPLETE)
+            driver, args = persister.write(
+                source, loc.url_of(token, version, "data"), storage_options=loc.storage_options or None, **kwargs
+            )
+            args = scrub(plain(args))
+            args.pop("storage_options", None)  # supplied by the store when it opens the data
+            args = _reroot(args, loc.url_of(token, version), f"{CATALOG_DIR}/{token}/{version}")
             record = Record(
                 token=token,
                 driver=driver,
@@ -320,41 +573,29 @@ class PersistStore:
                 container=str(getattr(source, "container", "")),
                 original_name=getattr(source, "name", None),
                 original_description=getattr(source, "description", None),
-                original_metadata=plain(dict(getattr(source, "metadata", None) or {})),
+                original_metadata=scrub(plain(dict(getattr(source, "metadata", None) or {}))),
                 original_source=_source_state(source),
                 timestamp=time.time(),
                 ttl=ttl,
-                persist_kwargs=plain(dict(kwargs)),
+                persist_kwargs=scrub(plain(dict(kwargs))),
                 version=version,
+                keep=keep,
                 description=f"persisted copy of {getattr(source, 'name', None) or token}",
             )
-            with open(os.path.join(staging, "record.yaml"), "w") as f:
-                f.write(dump_block(token, record.to_entry()))
-            os.rename(staging, final)
+            loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
+            loc.fs.rm(loc.path_of(token, version, INCOMPLETE))
+            self._index().put(record)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            loc.rm(token, version)
             raise
-        try:
-            self._index(root).put(record)
-        except BaseException:
-            shutil.rmtree(final, ignore_errors=True)
-            raise
-        self._drop_old_versions(tokdir, keep=version)
         logger.info("persisted %s as %s/%s", record.original_name, token, version)
+        if keep or config.persist_keep():
+            self.prune(token)
+        self._gc_token(loc, token)
         return self.open(record)
 
-    @staticmethod
-    def _drop_old_versions(tokdir: str, keep: str) -> None:
-        try:
-            names = os.listdir(tokdir)
-        except OSError:
-            return
-        for name in names:
-            if name != keep and not name.startswith(".staging-"):
-                shutil.rmtree(os.path.join(tokdir, name), ignore_errors=True)
-
     def refresh(self, x: Any, original: Any = None) -> Any:
-        """Re-persist now, with the same ttl and writer arguments; return the new copy.
+        """Re-persist now, with the same ttl, writer arguments and ``keep``; return the new copy.
 
         ``original`` is the source to read from; by default it is recreated with
         :meth:`backtrack`.
@@ -365,34 +606,83 @@ class PersistStore:
         if original is None:
             original = self.backtrack(record.token)
         persister = get_persister(record.container or original.container)
-        root = self._writable_root()
         return self._write(
-            original, record.token, root, persister, record.ttl, dict(record.persist_kwargs)
+            original, record.token, persister, record.ttl, record.keep, dict(record.persist_kwargs)
         )
 
     def remove(self, source_or_token: Any, delfiles: bool = True) -> bool:
-        """Forget a persisted source; with ``delfiles`` also delete its data.
+        """Forget a persisted source; with ``delfiles`` also delete all its versions.
 
         Returns False when nothing was persisted under it.
         """
         token = self.get_tok(source_or_token)
-        root = self.path
-        removed = self._index(root).delete(token)
+        removed = self._index().delete(token)
         if delfiles:
-            tokdir = os.path.join(root, token)
-            if os.path.dirname(os.path.abspath(tokdir)) == os.path.abspath(root):
-                shutil.rmtree(tokdir, ignore_errors=True)
+            self._loc().rm(token)
         return removed
 
     def clear(self) -> None:
         """Remove every persisted source and the data folders of the store."""
-        root = self.path
-        if not os.path.isdir(root):
+        loc = self._loc()
+        if not loc.exists():
             return
-        self._index(root).clear()
-        for name in os.listdir(root):
-            if is_token(name) and os.path.isdir(os.path.join(root, name)):
-                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        self._index().clear()
+        for name in loc.listdir():
+            if is_token(name):
+                loc.rm(name)
+
+    # -- leftovers of interrupted writes ---------------------------------------------
+    def _abandoned(self, loc: Location, token: str, version: str) -> bool:
+        """True for a version folder whose writer died before finishing it."""
+        if loc.exists(token, version, RECORD):
+            return False
+        try:
+            info = json.loads(loc.read_text(token, version, INCOMPLETE))
+        except FileNotFoundError:
+            info = {}
+        except ValueError:
+            info = {}
+        started = float(info.get("started") or 0)
+        if loc.local and info.get("host") == socket.gethostname() and info.get("pid"):
+            try:
+                os.kill(int(info["pid"]), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return time.time() - started > STALE_WRITE_SECONDS
+        if not started:
+            try:
+                started = float(loc.fs.modified(loc.path_of(token, version)).timestamp())
+            except Exception:
+                started = 0
+        return time.time() - started > STALE_WRITE_SECONDS
+
+    def _gc_token(self, loc: Location, token: str) -> list[str]:
+        current = self._record(token, quiet=True)
+        gone = []
+        for name in loc.listdir(token):
+            if current is not None and name == current.version:
+                continue
+            if self._abandoned(loc, token, name):
+                loc.rm(token, name)
+                gone.append(f"{token}/{name}")
+        return gone
+
+    def gc(self) -> list[str]:
+        """Delete what interrupted persists left behind; return what was removed.
+
+        A version folder without ``record.yaml`` whose writer is gone (its
+        process died on this machine, or it started over six hours ago) is
+        never served and is removed here. Persists also do this for their own
+        source.
+        """
+        loc = self._loc()
+        gone = []
+        for token in loc.listdir():
+            if is_token(token):
+                gone += self._gc_token(loc, token)
+        return gone
 
     def __repr__(self) -> str:
         return f"<PersistStore at {self.path!r}>"

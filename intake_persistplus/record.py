@@ -26,6 +26,7 @@ CATALOG_DIR = "{{ CATALOG_DIR }}"
 
 _TOKEN_RE = re.compile(r"^[0-9a-f]{16,64}$")
 _VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
+_SAFE_ID_RE = re.compile(r"^[\w][\w.\-]*$")
 
 
 class InvalidRecordError(ValueError):
@@ -93,6 +94,8 @@ class Record:
         seconds it stays fresh, or ``None``.
     version:
         the version id, also the name of its folder in the store.
+    keep:
+        how many versions of this source to keep (``None``: all).
     dependencies:
         tokens of persisted sources this one was made from (pipelines).
     """
@@ -109,6 +112,7 @@ class Record:
     ttl: float | int | None
     persist_kwargs: dict
     version: str
+    keep: int | None = None
     description: str = ""
     dependencies: list = field(default_factory=list)
 
@@ -132,6 +136,7 @@ class Record:
             "ttl": self.ttl,
             "persist_kwargs": self.persist_kwargs,
             "persist_version": self.version,
+            "persist_keep": self.keep,
             "dependencies": self.dependencies,
         }
 
@@ -174,10 +179,14 @@ class Record:
         except (KeyError, TypeError, ValueError) as e:
             raise InvalidRecordError(f"index entry {token!r}: bad timestamp or ttl ({e})") from e
         version = md.get("persist_version")
-        if not is_version_id(version):
-            # written by hand or by an older layout: any folder-safe id will do
-            if not (isinstance(version, str) and re.match(r"^[\w.\-]+$", version)):
-                raise InvalidRecordError(f"index entry {token!r} has no usable persist_version")
+        if not (isinstance(version, str) and _SAFE_ID_RE.match(version)):
+            # written before versions existed (or by hand): name it after its time
+            version = "legacy-" + _dt.datetime.fromtimestamp(
+                timestamp, _dt.timezone.utc
+            ).strftime("%Y%m%dT%H%M%S.%fZ")
+        keep = md.get("persist_keep")
+        if not (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 1):
+            keep = None
 
         def _dict(key):
             v = md.get(key)
@@ -197,6 +206,7 @@ class Record:
             ttl=ttl,
             persist_kwargs=_dict("persist_kwargs"),
             version=version,
+            keep=keep,
             description=str(entry.get("description") or ""),
             dependencies=[d for d in deps if is_token(d)] if isinstance(deps, list) else [],
         )

@@ -126,7 +126,8 @@ def test_default_refreshes_an_expired_copy_on_first_data_access(csv_catalog, per
     second = store.record(first.token)
     assert second.version != first.version and second.timestamp > first.timestamp
     assert second.ttl == 1 and second.persist_kwargs == {"compression": "gzip"}
-    assert not (persist_dir / first.token / first.version).exists()
+    # the old version is kept (every version is, unless retention says otherwise)
+    assert [v.version for v in store.versions(first.token)] == [first.version, second.version]
     assert type(cat.csvsource) is PersistedParquetSource  # fresh again
 
 
