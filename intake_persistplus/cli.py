@@ -1,33 +1,473 @@
-"""The ``intake-persist`` command line (also ``python -m intake_persistplus``)."""
+"""The ``intake-persist`` command line (also ``python -m intake_persistplus``).
+
+Every listing prints an aligned table in a terminal and one JSON document with
+``--json``. Errors are one line on stderr and a non-zero exit code; ``--debug``
+shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import logging
 import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PROG = "intake-persist"
 
 
+class CLIError(Exception):
+    """A usage problem to report in one line."""
+
+
+# -- formatting ------------------------------------------------------------------
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def human_seconds(s: float | None) -> str:
+    if s is None:
+        return "never"
+    sign = "-" if s < 0 else ""
+    s = abs(s)
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= span:
+            return f"{sign}{s / span:.1f}{unit}"
+    return f"{sign}{s:.0f}s"
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``2h`` or ``7d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            value = float(text[:-1]) * units[text[-1]]
+        else:
+            value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: give seconds or a number with s, m, h, d or w"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration cannot be negative")
+    return value
+
+
+def table(rows: Sequence[dict], columns: Sequence[str], out=None) -> None:
+    out = out or sys.stdout
+    if not rows:
+        print("(nothing)", file=out)
+        return
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip(), file=out)
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=out)
+
+
+def emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+class Progress:
+    """``label i/n`` on one terminal line; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str, total: int):
+        self.label, self.total, self.done = label, total, 0
+        self.enabled = sys.stderr.isatty() and total > 1
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if self.enabled:
+            sys.stderr.write(f"\r{self.label} {self.done}/{self.total}: {what[:60]:<60}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+# -- store helpers -----------------------------------------------------------------
+def _store():
+    from .persist_store import store
+
+    return store
+
+
+def resolve(ident: str) -> str:
+    """A token from a token, a unique token prefix, or an original source name."""
+    from .record import is_token
+
+    store = _store()
+    tokens = list(store)
+    if is_token(ident) and ident in tokens:
+        return ident
+    by_prefix = [t for t in tokens if t.startswith(ident)] if len(ident) >= 4 else []
+    if len(by_prefix) == 1:
+        return by_prefix[0]
+    by_name = [t for t in tokens if (store.lookup(t) or _Missing).original_name == ident]
+    if len(by_name) == 1:
+        return by_name[0]
+    if len(by_name) > 1 or len(by_prefix) > 1:
+        found = by_name or by_prefix
+        raise CLIError(f"{ident!r} matches {len(found)} entries ({', '.join(found)}); give a token")
+    raise CLIError(f"no persisted entry {ident!r} in {store.path} (see `{PROG} list`)")
+
+
+class _Missing:
+    original_name = None
+
+
+def entry_row(token: str, now: float, with_size: bool = True) -> dict | None:
+    store = _store()
+    rec = store.lookup(token)
+    if rec is None:
+        return None
+    age = now - rec.timestamp
+    expires_in = None if rec.ttl is None else rec.timestamp + rec.ttl - now
+    size = None
+    if with_size:
+        size = sum(v.size for v in store.versions(token))
+    return {
+        "token": token,
+        "name": rec.original_name,
+        "container": rec.container,
+        "timestamp": rec.timestamp,
+        "time": dt.datetime.fromtimestamp(rec.timestamp, dt.timezone.utc).isoformat(),
+        "age": age,
+        "ttl": rec.ttl,
+        "expires_in": expires_in,
+        "expired": rec.expired(now),
+        "size": size,
+        "version": rec.version,
+    }
+
+
+# -- commands ----------------------------------------------------------------------
+def cmd_list(args) -> int:
+    now = time.time()
+    rows = [r for r in (entry_row(t, now) for t in _store()) if r is not None]
+    rows.sort(key=lambda r: (r["name"] or "", r["timestamp"]))
+    if args.json:
+        emit_json(rows)
+        return 0
+    table(
+        [
+            {
+                "token": r["token"],
+                "name": r["name"] or "-",
+                "container": r["container"],
+                "size": human_size(r["size"]),
+                "age": human_seconds(r["age"]),
+                "ttl": "none" if r["ttl"] is None else human_seconds(r["ttl"]),
+                "expires in": "never" if r["expires_in"] is None else human_seconds(r["expires_in"]),
+                "state": "expired" if r["expired"] else "fresh",
+            }
+            for r in rows
+        ],
+        ["token", "name", "container", "size", "age", "ttl", "expires in", "state"],
+    )
+    return 0
+
+
+def cmd_info(args) -> int:
+    store = _store()
+    token = resolve(args.entry)
+    rec = store.record(token)
+    info = entry_row(token, time.time())
+    info.update(
+        driver=rec.driver,
+        args=rec.args,
+        description=rec.description,
+        persist_kwargs=rec.persist_kwargs,
+        keep=rec.keep,
+        original_source=rec.original_source,
+        original_metadata=rec.original_metadata,
+        versions=len(store.versions(token)),
+        dependencies=rec.dependencies,
+    )
+    if args.json:
+        emit_json(info)
+        return 0
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        if key in ("age", "expires_in", "ttl") and isinstance(value, (int, float)):
+            value = human_seconds(value)
+        elif key == "size":
+            value = human_size(value)
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, default=str)
+        print(f"{key.ljust(width)}  {value}")
+    return 0
+
+
+def cmd_versions(args) -> int:
+    token = resolve(args.entry)
+    versions = _store().versions(token)
+    if args.json:
+        emit_json([v.to_dict() for v in versions])
+        return 0
+    now = time.time()
+    table(
+        [
+            {
+                "version": v.version,
+                "time": dt.datetime.fromtimestamp(v.timestamp).strftime("%Y-%m-%d %H:%M:%S"),
+                "age": human_seconds(now - v.timestamp),
+                "size": human_size(v.size),
+                "current": "*" if v.current else "",
+            }
+            for v in versions
+        ],
+        ["version", "time", "age", "size", "current"],
+    )
+    return 0
+
+
+def _selected(args) -> list[str]:
+    store = _store()
+    if args.all:
+        return list(store)
+    if args.expired:
+        now = time.time()
+        return [t for t in store if (r := store.lookup(t)) is not None and r.expired(now)]
+    if not args.entries:
+        raise CLIError("say what to refresh: TOKEN or NAME..., --expired or --all")
+    return [resolve(e) for e in args.entries]
+
+
+def cmd_refresh(args) -> int:
+    store = _store()
+    tokens = _selected(args)
+    done, failed = [], []
+    progress = Progress("refreshing", len(tokens))
+    for token in tokens:
+        rec = store.lookup(token)
+        progress.step(rec.original_name if rec else token)
+        try:
+            new = store.refresh(token)
+            done.append({"token": token, "name": rec.original_name, "version": new.metadata["persist_version"]})
+        except Exception as e:  # keep going: report each failure
+            failed.append({"token": token, "name": rec.original_name if rec else None, "error": f"{type(e).__name__}: {e}"})
+    progress.close()
+    if args.json:
+        emit_json({"refreshed": done, "failed": failed})
+    else:
+        for d in done:
+            print(f"refreshed {d['token']} ({d['name']}) -> {d['version']}")
+        for f in failed:
+            print(f"{PROG}: refresh of {f['token']} ({f['name']}) failed: {' '.join(f['error'].split())}", file=sys.stderr)
+        if not tokens:
+            print("nothing to refresh")
+    return 1 if failed else 0
+
+
+def cmd_remove(args) -> int:
+    tokens = [resolve(e) for e in args.entries]
+    for token in tokens:
+        _store().remove(token, delfiles=not args.keep_files)
+        print(f"removed {token}")
+    return 0
+
+
+def cmd_clear(args) -> int:
+    store = _store()
+    n = len(store)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CLIError(f"clear would remove {n} entries from {store.path}; add --yes to confirm")
+        answer = input(f"Remove all {n} persisted entries and their data from {store.path}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 1
+    store.clear()
+    print(f"removed {n} entries from {store.path}")
+    return 0
+
+
+def cmd_prune(args) -> int:
+    store = _store()
+    target = resolve(args.entry) if args.entry else None
+    removed = store.prune(target, keep=args.keep, older_than=args.older_than, dry_run=args.dry_run)
+    if args.json:
+        emit_json({"dry_run": args.dry_run, "removed": [v.to_dict() for v in removed]})
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for v in removed:
+        print(f"{verb} {v.token}/{v.version} ({human_size(v.size)})")
+    print(f"{verb} {len(removed)} version(s), {human_size(sum(v.size for v in removed))}")
+    return 0
+
+
+def cmd_du(args) -> int:
+    store = _store()
+    usage = store.du()
+    if args.json:
+        emit_json(usage)
+        return 0
+    names = {t: (store.lookup(t) or _Missing).original_name for t in usage["entries"]}
+    rows = [
+        {"token": t, "name": names[t] or "-", "size": human_size(b)}
+        for t, b in sorted(usage["entries"].items(), key=lambda kv: -kv[1])
+    ]
+    table(rows, ["token", "name", "size"])
+    print(f"total {human_size(usage['total'])} in {store.path}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    source = _store()[resolve(args.entry)]
+    text = source.export(args.path, overwrite=args.overwrite)
+    sys.stdout.write(text)
+    return 0
+
+
+def _parse_params(items: Iterable[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"parameter {item!r} is not KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def cmd_persist(args) -> int:
+    import intake
+
+    cat = intake.open_catalog(args.catalog)
+    if args.entry not in cat:
+        raise CLIError(f"catalog {args.catalog!r} has no entry {args.entry!r} (it has: {', '.join(cat)})")
+    params = _parse_params(args.param or [])
+    source = cat[args.entry](persist_mode="never", **params)
+    persisted = source.persist(ttl=args.ttl, keep=args.keep)
+    md = persisted.metadata
+    if args.json:
+        emit_json({"token": md["original_tok"], "version": md["persist_version"], "name": args.entry})
+    else:
+        print(f"persisted {args.entry} as {md['original_tok']} (version {md['persist_version']})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run
+
+    run(args.folder, args.rows)
+    return 0
+
+
+def cmd_gc(args) -> int:
+    gone = _store().gc()
+    for g in gone:
+        print(f"removed unfinished {g}")
+    print(f"removed {len(gone)} unfinished version(s)")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    def common_options(suppress: bool) -> argparse.ArgumentParser:
+        # accepted before and after the command; a subcommand must not reset them
+        p = argparse.ArgumentParser(add_help=False)
+        default = {"default": argparse.SUPPRESS} if suppress else {}
+        p.add_argument("--persist-path", metavar="PATH", help="use this store instead of the configured one", **default)
+        p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging", **default)
+        return p
+
+    common = common_options(suppress=True)
+    js = argparse.ArgumentParser(add_help=False)
+    js.add_argument("--json", action="store_true", help="print JSON for scripts")
+
     parser = argparse.ArgumentParser(
-        prog="intake-persist",
-        description="Inspect and manage the intake persist store.",
+        prog=PROG,
+        description="Inspect and manage the intake persist store "
+        "(INTAKE_PERSIST_PATH, or intake.conf['persist_path']).",
+        parents=[common_options(suppress=False)],
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="persist a bundled example and show the effect")
-    demo.add_argument("--folder", default="demo-output", help="scratch folder (emptied first)")
-    demo.add_argument("--rows", type=int, default=600_000, help="rows of the example CSV")
+
+    def add(name, func, help, parents=()):
+        p = sub.add_parser(name, help=help, description=help, parents=[common, *parents])
+        p.set_defaults(func=func)
+        return p
+
+    add("list", cmd_list, "list persisted entries: token, name, container, size, age, ttl, expiry", [js])
+    p = add("info", cmd_info, "everything about one entry", [js])
+    p.add_argument("entry", metavar="TOKEN|NAME")
+    p = add("versions", cmd_versions, "the stored versions of one entry, newest last", [js])
+    p.add_argument("entry", metavar="TOKEN|NAME")
+    p = add("refresh", cmd_refresh, "re-persist entries now from their originals", [js])
+    p.add_argument("entries", nargs="*", metavar="TOKEN|NAME")
+    p.add_argument("--expired", action="store_true", help="every expired entry")
+    p.add_argument("--all", action="store_true", help="every entry")
+    p = add("remove", cmd_remove, "remove entries and their data")
+    p.add_argument("entries", nargs="+", metavar="TOKEN|NAME")
+    p.add_argument("--keep-files", action="store_true", help="forget the entries but keep their data")
+    p = add("clear", cmd_clear, "remove every entry and its data")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = add("prune", cmd_prune, "remove old versions (the newest always stays)", [js])
+    p.add_argument("entry", nargs="?", metavar="TOKEN|NAME", help="one entry (default: all)")
+    p.add_argument("--keep", type=int, metavar="N", help="keep the N newest versions")
+    p.add_argument("--older-than", type=parse_duration, metavar="AGE", help="remove versions older than AGE (90, 15m, 2h, 7d)")
+    p.add_argument("--dry-run", action="store_true", help="only show what would be removed")
+    add("du", cmd_du, "disk usage per entry and in total", [js])
+    p = add("export", cmd_export, "copy an entry's data to PATH and print a catalog entry for it")
+    p.add_argument("entry", metavar="TOKEN|NAME")
+    p.add_argument("path", metavar="PATH", help="folder or fsspec URL")
+    p.add_argument("--overwrite", action="store_true", help="replace what is at PATH")
+    p = add("persist", cmd_persist, "persist an entry of a catalog", [js])
+    p.add_argument("catalog", metavar="CATALOG", help="catalog file or URL")
+    p.add_argument("entry", metavar="ENTRY")
+    p.add_argument("--ttl", type=float, metavar="SECONDS", help="seconds the copy stays fresh")
+    p.add_argument("--keep", type=int, metavar="N", help="versions to keep")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="user parameter of the entry")
+    add("gc", cmd_gc, "remove what interrupted persists left behind")
+    p = add("demo", cmd_demo, "persist a bundled example and show the effect (the README's main job)")
+    p.add_argument("--folder", default="demo-output", help="scratch folder (emptied first)")
+    p.add_argument("--rows", type=int, default=600_000, help="rows of the example CSV")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        from .demo import run
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG)
+    try:
+        if args.persist_path:
+            import intake
 
-        run(args.folder, args.rows)
-        return 0
-    parser.print_help()
-    return 2
+            intake.conf["persist_path"] = args.persist_path
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        if not isinstance(e, CLIError):
+            message = f"{message} ({type(e).__name__})"
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
