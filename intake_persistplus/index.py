@@ -34,15 +34,22 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
+import random
 import re
+import socket
 import threading
-from collections.abc import Iterator
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import yaml
 
+from .errors import CorruptIndexError, IndexLockTimeout, PersistIndexError, PersistWarning
 from .record import InvalidRecordError, Record
 
 logger = logging.getLogger(__name__)
@@ -58,6 +65,10 @@ HEADER = (
     "  persistplus_index: 1\n"
 )
 _TAIL = 64
+#: seconds a remote index lock is held at most before others may break it
+LOCK_LEASE = 60.0
+#: seconds a writer waits for a remote index lock
+LOCK_TIMEOUT = 120.0
 
 try:  # the C implementations are much faster and always safe
     from yaml import CSafeDumper as _Dumper
@@ -65,14 +76,6 @@ try:  # the C implementations are much faster and always safe
 except ImportError:  # pragma: no cover - libyaml missing
     from yaml import SafeDumper as _Dumper
     from yaml import SafeLoader as _Loader
-
-
-class PersistIndexError(OSError):
-    """Base for index problems (an ``OSError``: the file on disk is at fault)."""
-
-
-class CorruptIndexError(PersistIndexError):
-    """``cat.yaml`` exists but cannot be read as a persist index."""
 
 
 def _load(text: str):
@@ -221,6 +224,12 @@ class LocalBackend:
                 os.unlink(tmp)
             raise
 
+    def keep_aside(self) -> str:
+        """Move a damaged index out of the way; return where it went."""
+        aside = f"{self.path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        os.replace(self.path, aside)
+        return aside
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         import fcntl
@@ -250,6 +259,7 @@ class FsspecBackend:
         self._thread_lock = threading.RLock()
 
     def stat(self):
+        self.fs.invalidate_cache(self.path)
         try:
             info = self.fs.info(self.path)
         except (FileNotFoundError, NotADirectoryError):
@@ -271,17 +281,70 @@ class FsspecBackend:
         self.fs.pipe_file(self.path, data)
         self.fs.invalidate_cache(self.path)
 
+    def keep_aside(self) -> str:
+        aside = f"{self.path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        self.fs.pipe_file(aside, self.fs.cat_file(self.path))
+        return aside
+
+    def _create(self, path: str, data: bytes) -> None:
+        """Write ``path`` only if it does not exist (raise FileExistsError otherwise)."""
+        try:
+            self.fs.pipe_file(path, data, mode="create")
+        except TypeError:  # an older fsspec or a file system without "create"
+            with self.fs.open(path, "xb") as f:
+                f.write(data)
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
+        """An exclusive lease on the index, built on exclusive create (S3's
+        ``If-None-Match: *``). A lease older than :data:`LOCK_LEASE` seconds was
+        left by a dead writer and is broken."""
+        lock_path = f"{self.root}/{LOCK_NAME}"
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        delay = 0.02
         with self._thread_lock:
-            yield
+            while True:
+                lease = json.dumps({"owner": owner, "expires": time.time() + LOCK_LEASE})
+                try:
+                    self._create(lock_path, lease.encode())
+                    break
+                except FileExistsError:
+                    pass
+                try:
+                    held = json.loads(self.fs.cat_file(lock_path))
+                except FileNotFoundError:
+                    continue  # released meanwhile
+                except ValueError:
+                    held = {}
+                if float(held.get("expires") or 0) < time.time():
+                    logger.warning("breaking the stale index lock %s held by %s", lock_path, held.get("owner"))
+                    with contextlib.suppress(FileNotFoundError):
+                        self.fs.rm(lock_path)
+                    continue
+                if time.monotonic() > deadline:
+                    raise IndexLockTimeout(
+                        f"could not lock the persist index {self.path} within {LOCK_TIMEOUT} s "
+                        f"(held by {held.get('owner')}); try again, or remove {lock_path} if "
+                        "no persist is running"
+                    )
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    held = json.loads(self.fs.cat_file(lock_path))
+                    if held.get("owner") == owner:
+                        self.fs.rm(lock_path)
 
 
 class Index:
     """Read and update one store's ``cat.yaml``; see the module docstring."""
 
-    def __init__(self, backend: LocalBackend):
+    def __init__(self, backend, rebuild: Callable[[], list[Record]] | None = None):
         self.backend = backend
+        self.rebuild = rebuild
         self._snap = Snapshot()
         self._lock = threading.RLock()
 
@@ -397,14 +460,37 @@ class Index:
             snap.tail = data[-_TAIL:]
         self._snap = snap
 
+    def _refresh_for_write(self) -> Snapshot:
+        """The current snapshot; a corrupt index is rebuilt first (under the lock).
+
+        Without a way to rebuild, a corrupt index makes writes fail rather than
+        silently dropping the entries it held.
+        """
+        try:
+            return self._refresh()
+        except CorruptIndexError as e:
+            if self.rebuild is None:
+                raise CorruptIndexError(
+                    f"{e}; refusing to write over it (fix or remove {self.path})"
+                ) from None
+            records = self.rebuild()
+            aside = self.backend.keep_aside()
+            parts = [dump_block(r.token, r.to_entry()) for r in records]
+            text = HEADER + ("sources:\n" + "".join(parts) if parts else "sources: {}\n")
+            self._publish(text)
+            warnings.warn(
+                f"{e}; rebuilt it from {len(records)} version record(s) in the store "
+                f"(the damaged file was kept as {aside})",
+                PersistWarning,
+                stacklevel=4,
+            )
+            return self._snap
+
     def put(self, record: Record) -> None:
         """Add or replace the entry for ``record.token``."""
         block = dump_block(record.token, record.to_entry())
         with self._lock, self.backend.lock():
-            try:
-                snap = self._refresh()
-            except CorruptIndexError:
-                raise
+            snap = self._refresh_for_write()
             if (
                 record.token not in snap.slots
                 and snap.appendable
@@ -427,7 +513,7 @@ class Index:
     def delete(self, token: str) -> bool:
         """Remove ``token``'s entry; False if it was not there."""
         with self._lock, self.backend.lock():
-            snap = self._refresh()
+            snap = self._refresh_for_write()
             if token not in snap.slots:
                 return False
             self._publish(self._compose(snap, {token: None}))

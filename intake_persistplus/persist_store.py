@@ -30,30 +30,18 @@ from typing import Any
 import yaml
 
 from . import config
-from .index import CorruptIndexError, FsspecBackend, Index, LocalBackend, dump_block
+from .errors import (  # noqa: F401 (re-exported)
+    AlreadyPersistedError,
+    CorruptIndexError,
+    NotPersistedError,
+    PersistPathError,
+    PersistWarning,
+)
+from .index import FsspecBackend, Index, LocalBackend, dump_block
 from .record import CATALOG_DIR, Record, is_token, new_version_id, plain
 from .secrets import scrub
 
 logger = logging.getLogger(__name__)
-
-
-class PersistWarning(UserWarning):
-    """Something about persistence went wrong, and the data was served anyway."""
-
-
-class NotPersistedError(KeyError):
-    """The store holds nothing for this source or token."""
-
-    def __str__(self) -> str:  # KeyError would show the repr of the message
-        return str(self.args[0]) if self.args else ""
-
-
-class PersistPathError(OSError):
-    """The persist location cannot be created or written."""
-
-
-class AlreadyPersistedError(ValueError):
-    """A persisted source cannot itself be persisted."""
 
 
 def tokenize(obj: Any) -> str:
@@ -265,7 +253,7 @@ class PersistStore:
             if idx is None:
                 loc = self._loc()
                 backend = LocalBackend(loc.root) if loc.local else FsspecBackend(loc.fs, loc.root)
-                idx = self._indexes[key] = Index(backend)
+                idx = self._indexes[key] = Index(backend, rebuild=lambda: self._rebuild(loc))
             return idx
 
     def _writable(self) -> Location:
@@ -330,7 +318,7 @@ class PersistStore:
         for key, value in args.items():
             if key in ("urlpath", "path") and isinstance(value, str):
                 expected = loc.url_of(record.token) + "/"
-                if not value.startswith(expected):
+                if not value.startswith(expected) or ".." in value[len(expected):].split("/"):
                     raise ValueError(
                         f"persisted entry {record.token} points outside its folder "
                         f"{expected!r}: {value!r}"
@@ -427,6 +415,20 @@ class PersistStore:
         if "metadata" not in (state.get("kwargs") or {}) and info.get("original_metadata"):
             src.metadata = dict(info["original_metadata"])
         return src
+
+    def _rebuild(self, loc: Location) -> list[Record]:
+        """The newest complete version of every source, from the ``record.yaml`` files."""
+        records = []
+        for token in loc.listdir():
+            if not is_token(token):
+                continue
+            found = [
+                r for name in loc.listdir(token) if not name.startswith(".")
+                and (r := self._read_version(loc, token, name)) is not None and r.version == name
+            ]
+            if found:
+                records.append(max(found, key=lambda r: (r.timestamp, r.version)))
+        return records
 
     # -- versions ----------------------------------------------------------------
     def _read_version(self, loc: Location, token: str, version: str) -> Record | None:

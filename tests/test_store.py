@@ -229,10 +229,26 @@ def test_corrupt_index_never_breaks_catalog_access(three_sources, persist_dir):
 
     cat = three_sources
     cat.t0.persist()
+    token0 = store.get_tok(cat.t0(persist_mode="never"))
     (persist_dir / "cat.yaml").write_text("sources: [unclosed\n  - : :\n")
-    fresh = cat
     with pytest.warns(PersistWarning, match="not valid YAML"):
-        source = fresh.t0
+        source = cat.t0
     assert isinstance(source, CSVSource) and source.read().shape == (20, 4)
-    with pytest.raises(OSError, match="not valid YAML"):
-        fresh.t1.persist()
+
+
+def test_persist_rebuilds_a_corrupt_index_from_the_data_on_disk(three_sources, persist_dir):
+    from intake_persistplus import PersistWarning
+
+    cat = three_sources
+    cat.t0.persist()
+    cat.t1.persist(ttl=50)
+    token0, token1 = (store.get_tok(cat[n](persist_mode="never")) for n in ("t0", "t1"))
+    (persist_dir / "cat.yaml").write_text("sources: [unclosed\n")
+    with pytest.warns(PersistWarning, match="rebuilt it from 2 version record"):
+        cat.t2(persist_mode="never").persist()
+    assert len(store) == 3 and store.record(token1).ttl == 50  # nothing was dropped
+    assert isinstance(cat.t0, ParquetSource) and cat.t0.read().shape == (20, 4)
+    damaged = [p.name for p in persist_dir.iterdir() if ".damaged-" in p.name]
+    assert len(damaged) == 1
+    assert (persist_dir / damaged[0]).read_text() == "sources: [unclosed\n"
+    assert token0 in intake.open_catalog(str(persist_dir / "cat.yaml"))
