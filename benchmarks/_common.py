@@ -43,6 +43,7 @@ class Result:
     hand_label: str = "hand-written"
     statistic: str = "min"
     details: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # untargeted figures worth a line
     error: str | None = None
 
     @property
@@ -93,17 +94,17 @@ def sizes(quick: bool) -> Sizes:
             read_repeats=5,
         )
     return Sizes(
-        import_repeats=20,
+        import_repeats=30,
         index_entries=10_000,
         access_repeats=30,
         access_loop=200,
         small_rows=1_000,
         persist_small_repeats=15,
         rss_csv_mb=1_000,
-        rss_repeats=3,
+        rss_repeats=5,
         speed_rows=2_000_000,
-        speed_repeats=5,
-        read_repeats=9,
+        speed_repeats=7,
+        read_repeats=11,
     )
 
 
@@ -116,6 +117,11 @@ class Context:
     sizes: Sizes
     quick: bool
 
+    @property
+    def pycache(self) -> Path:
+        """Bytecode cache of the worker processes (kept between runs)."""
+        return self.data_dir / "pycache"
+
     def subdir(self, name: str) -> Path:
         path = self.scratch / name
         path.mkdir(parents=True, exist_ok=True)
@@ -127,7 +133,11 @@ class Context:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
         env["INTAKE_CONF_DIR"] = str(self.subdir("intake-conf"))
         env["INTAKE_PERSIST_PATH"] = str(self.subdir("default-store"))
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        # Bytecode is cached as after a normal install, but outside the source tree:
+        # with PYTHONDONTWRITEBYTECODE an editable install recompiles the plugin at
+        # every import while intake's own modules come precompiled from site-packages.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
         env.update(extra)
         return env
 
@@ -152,10 +162,11 @@ def timing_result(
     ours_label: str = "intake-persistplus",
     hand_label: str = "hand-written",
     details: dict | None = None,
+    notes: list[str] | None = None,
 ) -> Result:
     """A :class:`Result` from interleaved timing samples: best-of as the headline,
     medians (and the median of paired ratios) in the details."""
-    pairs = [o / h for o, h in zip(ours, hand) if h]
+    pairs = [o / h for o, h in zip(ours, hand, strict=True) if h]
     info = {
         "ours": summary(ours),
         "hand": summary(hand),
@@ -175,6 +186,7 @@ def timing_result(
         hand_label=hand_label,
         statistic="min",
         details=info,
+        notes=list(notes or []),
     )
 
 
@@ -220,8 +232,7 @@ def run_worker(
         cmd,
         env=env if env is not None else ctx.env(),
         cwd=str(ctx.scratch),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         timeout=timeout,
     )

@@ -38,8 +38,7 @@ def _probe(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *extra, "-c", _PROBE],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         check=True,
     )
@@ -97,5 +96,9 @@ def bench_import(ctx: Context) -> list[Result]:
             TARGET,
             hand_label="plugin blocked",
             details=details,
+            notes=[
+                f"modules the plugin adds: {len(extra)}, of which heavy: "
+                f"{', '.join(details['heavy_modules_added']) or 'none'}"
+            ],
         )
     ]

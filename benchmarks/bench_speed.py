@@ -52,7 +52,6 @@ def read_speed(catalog: str, entry: str, repeats: int) -> dict:
     import intake
     import pandas as pd
 
-
     cat = intake.open_catalog(catalog)
     getattr(cat, entry).persist()
     persisted = getattr(cat, entry)
@@ -85,11 +84,15 @@ def bench_persist_speed(ctx: Context) -> list[Result]:
         ctx,
         "bench_speed",
         "persist_speed",
-        dict(catalog=catalog, entry="table", csv=csv,
-             hand_out=str(ctx.scratch / "speed" / "hand.parquet"),
-             repeats=ctx.sizes.speed_repeats),
+        dict(
+            catalog=catalog,
+            entry="table",
+            csv=csv,
+            hand_out=str(ctx.scratch / "speed" / "hand.parquet"),
+            repeats=ctx.sizes.speed_repeats,
+        ),
         env=ctx.env(INTAKE_PERSIST_PATH=str(ctx.subdir("speed/store-persist"))),
-    )  # fmt: skip
+    )
     return [
         timing_result(
             f"persist {ctx.sizes.speed_rows:,}-row CSV",

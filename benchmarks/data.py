@@ -41,8 +41,14 @@ def _chunk(start: int, rows: int, seed: int):
     )
 
 
-def write_csv(path: Path, *, rows: int | None = None, target_bytes: int | None = None,
-              seed: int = 0, chunk_rows: int = 500_000) -> Path:
+def write_csv(
+    path: Path,
+    *,
+    rows: int | None = None,
+    target_bytes: int | None = None,
+    seed: int = 0,
+    chunk_rows: int = 500_000,
+) -> Path:
     """Write a CSV of ``rows`` rows, or of at least ``target_bytes`` bytes."""
     import pyarrow.csv as pacsv
 

@@ -3,7 +3,7 @@ hand-written equivalent (or the small-store baseline), measured in the same run.
 
 Usage::
 
-    python benchmarks/run.py                # full suite (~10 minutes on 2 cores)
+    python benchmarks/run.py                # full suite (~3-5 minutes on 2 cores)
     python benchmarks/run.py --quick        # small sizes, a minute or so
     python benchmarks/run.py --only import --only read_speed
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import HERE, Context, Result, WorkerError, sizes  # noqa: E402
+from _common import HERE, Context, Result, WorkerError, run_worker, sizes  # noqa: E402
 from bench_import import bench_import  # noqa: E402
 from bench_index import bench_catalog_access, bench_persist_big_store  # noqa: E402
 from bench_memory import bench_peak_rss  # noqa: E402
@@ -80,7 +80,10 @@ def format_table(results: list[Result]) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
-        " | ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        " | ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
         for row in rows
     ]
     lines.insert(1, "-+-".join("-" * w for w in widths))
@@ -107,7 +110,9 @@ def _machine() -> dict:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     info["versions"] = json.loads(proc.stdout) if proc.returncode == 0 else {}
     git = subprocess.run(
-        ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
     )
     info["git"] = git.stdout.strip() or None
     return info
@@ -137,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     machine = _machine()
     results: list[Result] = []
     try:
+        t0 = time.perf_counter()
+        run_worker(ctx, "warmup", "warm_up")
+        machine["warmup_s"] = time.perf_counter() - t0
         for name in names:
             t0 = time.perf_counter()
             try:
@@ -156,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
     machine["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(format_table(results))
+    notes = [f"  {r.name}: {note}" for r in results for note in r.notes]
+    if notes:
+        print("\nnotes:\n" + "\n".join(notes))
     missed = [r.name for r in results if not r.ok and not r.error]
     if missed:
         print(f"\nMISSED {len(missed)} target(s): {'; '.join(missed)}")

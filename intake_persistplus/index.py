@@ -96,8 +96,12 @@ def dump_block(token: str, entry: dict) -> str:
 
 
 _SOURCES_RE = re.compile(r"^sources:[ \t]*(?:#[^\n]*)?$", re.M)
+_EMPTY_TAIL_RE = re.compile(r"\nsources:[ \t]*(?:\{\s*\}|null|~)?[ \t]*(?:#[^\n]*)?\s*\Z")
 _ANCHOR_RE = re.compile(r"[\s\-\[{,:]&[\w\-]")
-_EMPTY_SOURCES_RE = re.compile(r"^sources:[ \t]*(?:\{\s*\}|null|~)?[ \t]*(?:#[^\n]*)?\s*\Z", re.M)
+# The patterns below start with a literal newline (the body is scanned with one
+# prepended), which lets the regex engine jump between line starts quickly.
+_TOP_LEVEL_RE = re.compile(r"\n[^\s#]")
+_FIRST_KEY_RE = re.compile(r"\n( +)[^\s#]")
 
 
 @dataclass
@@ -124,38 +128,39 @@ def _split(text: str, snap: Snapshot) -> bool:
     """Cut the ``sources:`` block of ``text`` into per-entry slices.
 
     Fills ``snap.slots`` and returns True, or returns False when the text is
-    not in a shape this fast path can vouch for.
+    not in a shape this fast path can vouch for (then the caller parses it
+    whole). Every check is one C-level regex scan; nothing is parsed here.
     """
-    if _EMPTY_SOURCES_RE.search(text):
+    if _EMPTY_TAIL_RE.search("\n" + text[-200:]) and text.count("\nsources:") + text.startswith("sources:") == 1:
         snap.appendable = False
         snap.has_sources_header = False
         return True
     m = _SOURCES_RE.search(text)
     if m is None:
         return False
-    body = text[m.end() + 1 :] if m.end() < len(text) else ""
-    if re.search(r"^[^\s#]", body, re.M):  # a top-level key after sources:
+    body = "\n" + text[m.end() + 1 :]  # every line, the first included, follows a newline
+    if _TOP_LEVEL_RE.search(body):  # a top-level key after sources:
         return False
-    if _ANCHOR_RE.search(text):  # anchors may be aliased from another entry
+    if "&" in text and _ANCHOR_RE.search(text):  # anchors may be aliased from another entry
         return False
-    first = re.search(r"^( +)[^\s#]", body, re.M)
+    first = _FIRST_KEY_RE.search(body)
     if first is None:  # "sources:" with nothing below it is null
         snap.has_sources_header = True
         snap.appendable = False
         return True
     k = len(first.group(1))
     key_re = re.compile(
-        r"^ {%d}(?:'([^'\n]+)'|\"([^\"\n]+)\"|([^\s#'\"][^\n:]*)):[ \t]*(?:#[^\n]*)?$" % k, re.M
+        r"\n {%d}(?:'([^'\n]+)'|\"([^\"\n]+)\"|([^\s#'\"][^\n:]*)):[ \t]*(?:#[^\n]*)?(?=\n|\Z)" % k
     )
     keys = list(key_re.finditer(body))
-    at_k = re.findall(r"^ {%d}[^\s#]" % k, body, re.M)
-    shallower = re.search(r"^ {1,%d}[^\s#]" % (k - 1), body, re.M) if k > 1 else None
-    if len(keys) != len(at_k) or shallower:
+    n_at_k = len(re.findall(r"\n {%d}[^\s#]" % k, body))
+    if len(keys) != n_at_k or (k > 1 and re.search(r"\n {1,%d}[^\s#]" % (k - 1), body)):
         return False
+    starts = [km.start() + 1 for km in keys] + [len(body)]
+    slots = snap.slots
     for i, km in enumerate(keys):
-        end = keys[i + 1].start() if i + 1 < len(keys) else len(body)
         token = km.group(1) or km.group(2) or km.group(3).strip()
-        snap.slots[token] = _Slot(text=body[km.start() : end])
+        slots[token] = _Slot(text=body[starts[i] : starts[i + 1]])
     snap.indent = k
     snap.has_sources_header = True
     snap.appendable = k == 2 and text.endswith("\n")
@@ -428,32 +433,47 @@ class Index:
             return slot.record
 
     # -- writing ---------------------------------------------------------------
-    def _compose(self, snap: Snapshot, replace: dict[str, str | None]) -> str:
-        parts = [HEADER, "sources:\n"]
-        n = 0
+    def _compose(self, snap: Snapshot, replace: dict[str, str | None]) -> dict[str, _Slot]:
+        """The slots of the next file: ``snap``'s, with ``replace`` applied
+        (``None`` removes). Canonical slots are carried over as text, unparsed."""
+        slots: dict[str, _Slot] = {}
         for token, slot in snap.slots.items():
             if token in replace:
                 continue
             if slot.text is not None and snap.indent == 2:
-                parts.append(slot.text if slot.text.endswith("\n") else slot.text + "\n")
-            elif slot.data is not None:
-                parts.append(dump_block(token, slot.data))
-            else:
-                continue  # unreadable: dropped on rewrite (it was logged when read)
-            n += 1
+                text = slot.text if slot.text.endswith("\n") else slot.text + "\n"
+                slots[token] = _Slot(text=text, data=slot.data, record=slot.record, parsed=slot.parsed)
+                continue
+            data = slot.data
+            if not slot.parsed:
+                try:
+                    parsed = _load(slot.text)
+                    data = parsed.get(token) if isinstance(parsed, dict) else None
+                except yaml.YAMLError:
+                    data = None
+            if data is None:
+                warnings.warn(
+                    f"index entry {token!r} in {self.path} could not be read and is left out "
+                    "of the rewritten index",
+                    PersistWarning,
+                    stacklevel=4,
+                )
+                continue
+            slots[token] = _Slot(text=dump_block(token, data), data=data, record=slot.record, parsed=True)
         for token, block in replace.items():
             if block is not None:
-                parts.append(block)
-                n += 1
-        if n == 0:
-            return HEADER + "sources: {}\n"
-        return "".join(parts)
+                slots[token] = _Slot(text=block)
+        return slots
 
-    def _publish(self, text: str) -> None:
+    def _publish(self, slots: dict[str, _Slot]) -> None:
+        """Replace the file with ``slots`` (atomically) and make them the snapshot."""
+        if slots:
+            text = "".join([HEADER, "sources:\n", *(slot.text for slot in slots.values())])
+        else:
+            text = HEADER + "sources: {}\n"
         data = text.encode("utf-8")
         self.backend.replace(data)
-        snap = Snapshot(sig=None)
-        _split(text, snap) or _fallback(text, snap)
+        snap = Snapshot(slots=slots, indent=2, has_sources_header=bool(slots), appendable=bool(slots))
         sig = self.backend.stat()
         if sig is not None and sig[1] == len(data):
             snap.sig = sig
@@ -475,9 +495,7 @@ class Index:
                 ) from None
             records = self.rebuild()
             aside = self.backend.keep_aside()
-            parts = [dump_block(r.token, r.to_entry()) for r in records]
-            text = HEADER + ("sources:\n" + "".join(parts) if parts else "sources: {}\n")
-            self._publish(text)
+            self._publish({r.token: _Slot(text=dump_block(r.token, r.to_entry())) for r in records})
             warnings.warn(
                 f"{e}; rebuilt it from {len(records)} version record(s) in the store "
                 f"(the damaged file was kept as {aside})",
@@ -522,11 +540,11 @@ class Index:
     def clear(self) -> None:
         """Write an empty index."""
         with self._lock, self.backend.lock():
-            self._publish(HEADER + "sources: {}\n")
+            self._publish({})
 
     def ensure(self) -> None:
         """Create an empty index if there is none."""
         if self.backend.stat() is None:
             with self._lock, self.backend.lock():
                 if self.backend.stat() is None:
-                    self._publish(HEADER + "sources: {}\n")
+                    self._publish({})

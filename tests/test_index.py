@@ -123,3 +123,16 @@ def test_unreadable_entries_are_skipped_not_fatal(index, caplog):
     assert fresh.get("a" * 32) is None
     assert fresh.get("not-a-token") is None
     assert fresh.get(tok(1)).original_name == "source1"
+
+
+def test_a_rewrite_keeps_hand_written_entries_it_never_looked_at(tmp_path):
+    recs = [record(1), record(2)]
+    text = "metadata:\n    version: 1\nsources:\n"
+    for r in recs:
+        text += f"    {r.token}:\n" + "".join("        " + line + "\n" for line in yaml.safe_dump(r.to_entry()).splitlines())
+    (tmp_path / "cat.yaml").write_text(text)
+    idx = Index(LocalBackend(str(tmp_path)))
+    idx.put(record(3))  # no get() before: entries are still unparsed text
+    doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
+    assert sorted(doc["sources"]) == sorted([tok(1), tok(2), tok(3)])
+    assert Index(LocalBackend(str(tmp_path))).get(tok(2)).original_name == "source2"
