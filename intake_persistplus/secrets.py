@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: key names (case-insensitive) that hold secrets in fsspec/s3fs/gcsfs/adlfs options
+#: key names (case-insensitive) that hold secrets in fsspec/s3fs/gcsfs/adlfs options:
+#: a key that is, or ends in, one of these words, or contains one of the compounds
 CREDENTIAL_KEY = re.compile(
-    r"(^|_|-)(key|secret|token|password|passwd|pwd|credentials?|passphrase|"
-    r"connection[_-]?string|sas|signature|auth|authorization|cookie|private)($|_|-)"
-    r"|(access|secret|account|api|private|client)[_-]?key|session[_-]?token",
+    r"(^|[_\-])(key|secret|token|password|passwd|pwd|credentials?|passphrase|"
+    r"connection[_\-]?string|sas|signature|auth|authorization|cookie)$"
+    r"|secret|access[_\-]?key|session[_\-]?token|private[_\-]?key|account[_\-]?key|api[_\-]?key",
     re.I,
 )
 

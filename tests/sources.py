@@ -73,3 +73,38 @@ class ReadOnlyFrameSource(DataSource):
 
     def _close(self):
         pass
+
+
+def _slow_partition(df, delay):
+    import time
+
+    time.sleep(delay)
+    return df
+
+
+class SlowFrameSource(DataSource):
+    """A dataframe whose partitions each take ``delay`` seconds to compute."""
+
+    container = "dataframe"
+    name = "slow_frame"
+    version = "0.1"
+
+    def __init__(self, npartitions=10, delay=0.3, label="v1", metadata=None):
+        super().__init__(metadata=metadata)
+        self.nparts, self.delay, self.label = npartitions, delay, label
+
+    def to_dask(self):
+        import dask.dataframe as dd
+
+        df = pd.DataFrame({"i": np.arange(self.nparts * 10), "label": self.label})
+        ddf = dd.from_pandas(df, npartitions=self.nparts, sort=False)
+        return ddf.map_partitions(_slow_partition, self.delay, meta=ddf._meta)
+
+    def read(self):
+        return self.to_dask().compute()
+
+    def _get_schema(self):
+        return Schema(dtype=None, shape=(self.nparts * 10, 2), npartitions=self.nparts, extra_metadata={})
+
+    def _close(self):
+        pass

@@ -1,0 +1,105 @@
+"""Persist stores on S3 (a moto server process on 127.0.0.1) and other fsspec URLs."""
+
+from __future__ import annotations
+
+import intake
+import pandas as pd
+import pytest
+import yaml
+
+from intake_persistplus import store
+from intake_persistplus.containers.parquet import PersistedParquetSource
+
+from .conftest import run_python
+
+
+def test_persist_and_redirect_on_s3(csv_catalog, s3_store, s3_env):
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    persisted = original.persist(ttl=600)
+    assert isinstance(persisted, PersistedParquetSource)
+    assert persisted._urlpath.startswith(s3_store + "/")
+    pd.testing.assert_frame_equal(cat.csvsource.read(), original.read())
+    assert cat.csvsource.to_dask().npartitions == original.to_dask().npartitions
+    assert list(store) == [store.get_tok(original)]
+    assert store.versions(original)[0].size > 0
+
+    # another process, seeing the same bucket, is redirected too
+    out = run_python(
+        f"""
+        import intake
+        s = intake.open_catalog({str(csv_catalog)!r}).csvsource
+        print(s.is_persisted, s.read().shape)
+        """,
+        env={"INTAKE_PERSIST_PATH": s3_store, **s3_env},
+    )
+    assert out.stdout.split() == ["True", "(200,", "4)"]
+
+
+def test_s3_index_is_an_intake_catalog(csv_catalog, s3_store):
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist()
+    index = intake.open_catalog(s3_store + "/cat.yaml")
+    (token,) = list(index)
+    pd.testing.assert_frame_equal(index[token].read(), cat.csvsource.read())
+
+
+def test_s3_ttl_refresh_versions_and_remove(csv_catalog, s3_store):
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    original.persist(ttl=0)
+    first = store.record(original).version
+    cat.csvsource.read()  # expired: refreshed transparently
+    assert store.record(original).version != first
+    assert len(store.versions(original)) == 2
+    assert store.remove(original) is True
+    assert len(store) == 0 and store.versions(original) == []
+
+
+def test_s3_conditional_create_is_honoured(s3_bucket):
+    """The remote lock rests on exclusive create; the endpoint must refuse a second one."""
+    import s3fs
+
+    from intake_persistplus.index import FsspecBackend
+
+    fs = s3fs.S3FileSystem()
+    backend = FsspecBackend(fs, f"{s3_bucket}/x")
+    backend._create(f"{s3_bucket}/x/once", b"1")
+    with pytest.raises(FileExistsError):
+        backend._create(f"{s3_bucket}/x/once", b"2")
+    assert fs.cat_file(f"{s3_bucket}/x/once") == b"1"
+    with backend.lock():
+        assert fs.exists(f"{s3_bucket}/x/.cat.yaml.lock")
+    assert not fs.exists(f"{s3_bucket}/x/.cat.yaml.lock")
+
+
+def test_memory_filesystem_store(csv_catalog, monkeypatch):
+    import uuid
+
+    url = f"memory://store-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setitem(intake.conf, "persist_path", url)
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist()
+    assert cat.csvsource.is_persisted and len(store) == 1
+    pd.testing.assert_frame_equal(cat.csvsource.read(), cat.csvsource(persist_mode="never").read())
+
+
+def test_storage_options_from_intake_conf(csv_catalog, s3_bucket, s3_env, monkeypatch):
+    """persist_storage_options reach every read and write of the store, and are not stored."""
+    import fsspec.config
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", {})  # only intake.conf says where S3 is
+    monkeypatch.setitem(intake.conf, "persist_path", f"s3://{s3_bucket}/opts")
+    monkeypatch.setitem(
+        intake.conf, "persist_storage_options",
+        {"endpoint_url": s3_env["FSSPEC_S3_ENDPOINT_URL"], "key": "testing-key-id", "secret": "testing-secret"},
+    )
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist()
+    assert cat.csvsource.read().shape == (200, 4)
+    import s3fs
+
+    fs = s3fs.S3FileSystem(endpoint_url=s3_env["FSSPEC_S3_ENDPOINT_URL"])
+    text = fs.cat_file(f"{s3_bucket}/opts/cat.yaml").decode()
+    assert "testing-secret" not in text and "testing-key-id" not in text
+    assert yaml.safe_load(text)["sources"]

@@ -1,0 +1,69 @@
+"""Credentials in storage_options are never written to the store."""
+
+from __future__ import annotations
+
+import intake
+import pandas as pd
+
+from intake_persistplus import store
+from intake_persistplus.secrets import scrub
+
+from .conftest import make_frame, write_catalog
+
+SECRETS = ("AKIDEXAMPLEKEY0001", "wJalrXUtnFEMIsecretEXAMPLE", "SESSIONTOKENEXAMPLE42")
+
+
+def test_scrub_drops_credentials_at_any_depth():
+    state = {
+        "kwargs": {
+            "urlpath": "s3://b/x.csv",
+            "storage_options": {
+                "key": "k", "secret": "s", "anon": False, "token": "t",
+                "client_kwargs": {"endpoint_url": "http://e", "aws_secret_access_key": "s2",
+                                  "aws_session_token": "t2", "region_name": "r"},
+                "config_kwargs": {"signature_version": "s3v4"},
+                "password": "p", "account_key": "a", "sas_token": "x", "connection_string": "c",
+                "headers": {"Authorization": "Bearer z"},
+            },
+            "nested": {"deeper": {"target_storage_options": {"secret": "s3"}}},
+        }
+    }
+    clean = scrub(state)
+    so = clean["kwargs"]["storage_options"]
+    assert so == {
+        "anon": False,
+        "client_kwargs": {"endpoint_url": "http://e", "region_name": "r"},
+        "config_kwargs": {"signature_version": "s3v4"},
+        "headers": {},
+    }
+    assert clean["kwargs"]["nested"]["deeper"]["target_storage_options"] == {}
+    assert clean["kwargs"]["urlpath"] == "s3://b/x.csv"
+
+
+def test_no_credential_reaches_the_store_and_refresh_still_works(s3_bucket, s3_env, tmp_path, monkeypatch):
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.pipe_file(f"{s3_bucket}/data/t.csv", make_frame(25).to_csv(index=False).encode())
+    store_url = f"s3://{s3_bucket}/persisted"
+    monkeypatch.setitem(intake.conf, "persist_path", store_url)
+    options = {"key": SECRETS[0], "secret": SECRETS[1], "token": SECRETS[2],
+               "endpoint_url": s3_env["FSSPEC_S3_ENDPOINT_URL"]}
+    catalog = write_catalog(
+        tmp_path,
+        {"remote": {"driver": "csv", "args": {"urlpath": f"s3://{s3_bucket}/data/t.csv", "storage_options": options},
+                    "metadata": {"persist": {"ttl": 0}}}},
+    )
+    cat = intake.open_catalog(str(catalog))
+    expected = cat.remote(persist_mode="never").read()
+    pd.testing.assert_frame_equal(cat.remote.read(), expected)  # declared: persisted on read
+    first = store.record(cat.remote(persist_mode="never")).version
+    pd.testing.assert_frame_equal(cat.remote.read(), expected)  # ttl 0: refreshed via the entry
+    assert store.record(cat.remote(persist_mode="never")).version != first
+
+    blobs = [fs.cat_file(p) for p in fs.find(f"{s3_bucket}/persisted")]
+    assert len(blobs) == 5  # the index, and data + record of two versions
+    for secret in SECRETS:
+        assert not any(secret.encode() in b for b in blobs), secret
+    recorded = store.record(cat.remote(persist_mode="never")).original_source["kwargs"]["storage_options"]
+    assert recorded == {"endpoint_url": s3_env["FSSPEC_S3_ENDPOINT_URL"]}
