@@ -36,3 +36,43 @@ def check_kwargs(kwargs: dict, allowed: set[str], what: str, examples: str) -> d
             f"accepted: {examples}"
         )
     return kwargs
+
+
+def progress_enabled() -> bool:
+    """Show progress bars: only in a terminal, unless ``intake.conf["persist_progress"]`` is False."""
+    import sys
+
+    from intake import conf
+
+    if conf.get("persist_progress", True) is False:
+        return False
+    stream = sys.stderr
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
+
+
+def compute(*tasks: Any) -> tuple:
+    """``dask.compute(*tasks)`` on the active scheduler (a distributed client's workers
+    if there is one), with a progress bar in a terminal for anything lasting over a second."""
+    import dask
+
+    if not progress_enabled():
+        return dask.compute(*tasks)
+    client = None
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is None:
+        import sys
+
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(minimum=1.0, out=sys.stderr):
+            return dask.compute(*tasks)
+    from distributed import progress
+
+    futures = client.compute(list(tasks))
+    progress(futures)
+    return tuple(client.gather(futures))

@@ -26,6 +26,8 @@ import inspect
 import logging
 from typing import Any
 
+from ._common import compute
+
 logger = logging.getLogger(__name__)
 
 DRIVER = "persisted_parquet"  # see containers/parquet.py
@@ -183,5 +185,5 @@ class DataFramePersister:
             write(part, fs, f"{root}/part.{i:0{width}d}.parquet", preserve, pandas_md, kwargs)
             for i, part in enumerate(parts)
         ]
-        dask.compute(*tasks)
+        compute(*tasks)
 

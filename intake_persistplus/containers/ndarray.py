@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import check_kwargs, lazy_or_eager
+from ._common import check_kwargs, compute, lazy_or_eager
 
 DRIVER = "ndzarr"
 WRITER_KWARGS = {"chunks", "zarr_format", "compressor", "compressors", "filters"}
@@ -42,7 +42,12 @@ class ArrayPersister:
         else:
             data = np.asarray(data)
             arr = da.from_array(data, chunks=chunks if chunks is not None else data.shape or ())
-        da.to_zarr(arr, path, storage_options=storage_options or None, overwrite=False, **kwargs)
+        compute(
+            da.to_zarr(
+                arr, path, storage_options=storage_options or None, overwrite=False,
+                compute=False, **kwargs,
+            )
+        )
         args = {"urlpath": path}
         if storage_options:
             args["storage_options"] = storage_options

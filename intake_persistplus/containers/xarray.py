@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import check_kwargs, lazy_or_eager
+from ._common import check_kwargs, compute, lazy_or_eager
 
 DRIVER = "zarr"
 WRITER_KWARGS = {"encoding", "zarr_format", "consolidated", "safe_chunks", "align_chunks"}
@@ -47,7 +47,10 @@ class XarrayPersister:
                 var.load()
         kwargs.setdefault("zarr_format", 2)
         kwargs.setdefault("consolidated", kwargs["zarr_format"] == 2)
-        data.to_zarr(path, mode="w-", storage_options=storage_options or None, **kwargs)
+        delayed = data.to_zarr(
+            path, mode="w-", storage_options=storage_options or None, compute=False, **kwargs
+        )
+        compute(delayed)
         args: dict = {"urlpath": path}
         if storage_options:
             args["storage_options"] = storage_options
