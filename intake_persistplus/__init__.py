@@ -26,7 +26,6 @@ _lazy = {
     "InvalidTTLError": "intake_persistplus.config",
     "InvalidPersistModeError": "intake_persistplus.config",
     "persist_path": "intake_persistplus.config",
-    "activate": "intake_persistplus.activate",
 }
 
 __all__ = sorted(_lazy) + ["__version__"]

@@ -38,8 +38,9 @@ def persist(self, ttl: float | None = None, keep: int | None = None, **kwargs: A
         is always expired. Catalog accesses in ``default`` mode re-persist an
         expired copy on first data access.
     keep : int or None
-        How many versions of this source to keep (newest first); ``None``
-        keeps every version, or follows ``intake.conf["persist_keep"]``.
+        How many versions of this source to keep (newest first). ``None``
+        keeps what an earlier ``persist(keep=...)`` of this source chose, else
+        follows ``intake.conf["persist_keep"]``, else keeps every version.
     **kwargs
         Passed to the container's writer (for dataframes:
         ``pyarrow.parquet.write_table`` arguments such as ``compression``).
@@ -47,8 +48,13 @@ def persist(self, ttl: float | None = None, keep: int | None = None, **kwargs: A
     Raises
     ------
     ValueError
-        for an invalid ``ttl`` or ``keep``, or when this source is itself a
-        persisted copy.
+        for an invalid ``ttl`` or ``keep``, when this source is itself a
+        persisted copy, or when its container has no persister
+        (``NoPersisterError``).
+    TypeError
+        for writer arguments the container's writer does not take.
+    OSError
+        (``PersistPathError``) when the persist location cannot be written.
     """
     from .persist_store import store
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .record import plain
+from .secrets import scrub
 
 
 class ExportLocationError(FileExistsError):
@@ -47,8 +48,9 @@ def export(
     overwrite
         replace what is at ``path``; otherwise a non-empty location is refused.
     storage_options
-        fsspec options for ``path``; they are written into the returned YAML,
-        so give credentials through fsspec's configuration instead.
+        fsspec options for ``path``. They are written into the returned YAML
+        without their credentials (``key``, ``secret``, ``token``, ...), which
+        readers supply through fsspec's configuration or their own catalog.
     **kwargs
         writer arguments of the container's persister.
 
@@ -85,7 +87,7 @@ def export(
             "original_tok": tokenize(source),
             "original_name": getattr(source, "name", None),
             "original_description": getattr(source, "description", None),
-            "original_metadata": plain(dict(getattr(source, "metadata", None) or {})),
+            "original_metadata": scrub(plain(dict(getattr(source, "metadata", None) or {}))),
             "original_source": _source_state(source),
         }
     try:
@@ -101,10 +103,15 @@ def export(
         export_kwargs=plain(dict(kwargs)),
     )
     name = original.get("original_name") or "exported"
-    entry = {
-        "driver": driver,
-        "description": f"exported copy of {name}",
-        "args": plain(args),
-        "metadata": metadata,
-    }
+    args = plain(args)
+    if storage_options:
+        args["storage_options"] = plain(storage_options)
+    entry = scrub(
+        {
+            "driver": driver,
+            "description": f"exported copy of {name}",
+            "args": args,
+            "metadata": plain(metadata),
+        }
+    )
     return yaml.safe_dump({"sources": {name: entry}}, sort_keys=False, default_flow_style=False)

@@ -7,7 +7,7 @@ Layout written by this module (an expert may edit it by hand)::
       version: 1
     sources:
       <token>:
-        driver: parquet
+        driver: persisted_parquet
         args: {urlpath: '{{ CATALOG_DIR }}/<token>/<version>/data', ...}
         metadata: {original_tok: <token>, ...}
 
@@ -19,10 +19,13 @@ Costs do not grow with the number of entries where it matters:
 * The parsed state is kept per process and refreshed only when the file
   changed (inode, size, mtime); a file that only grew is read from where the
   last read stopped.
-* A new token is *appended* (one ``write`` of a few hundred bytes under an
-  exclusive lock). Replacing or removing an entry rewrites the file from the
-  cached text slices to a temporary file that is renamed over ``cat.yaml``,
-  so readers see either the old or the new file, never a mix.
+* Locally, a new token is *appended* (one ``write`` of a few hundred bytes
+  under an exclusive ``flock``). Replacing or removing an entry rewrites the
+  file from the cached text slices to a temporary file that is renamed over
+  ``cat.yaml``, so readers see either the old or the new file, never a mix.
+* On object stores (no append, no rename, no lock) every update replaces the
+  whole object, under a lease taken with an exclusive create
+  (``If-None-Match: *`` on S3); see :class:`FsspecBackend`.
 
 Anything the fast path does not recognise (flow style, entries that are not
 mappings, keys at the top level after ``sources:``) falls back to a full

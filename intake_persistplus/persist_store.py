@@ -308,7 +308,16 @@ class PersistStore:
         """
         from intake.source import registry
 
-        if record.driver not in registry:
+        if record.driver in registry:
+            cls = registry[record.driver]
+        elif "." in record.driver:  # intake 0.7 wrote class paths; only registered ones do
+            try:
+                cls = _registered_class(record.driver)
+            except ValueError:
+                cls = None
+        else:
+            cls = None
+        if cls is None:
             raise ValueError(
                 f"persisted entry {record.token} needs intake driver {record.driver!r}, "
                 "which is not installed or not registered with intake"
@@ -317,16 +326,19 @@ class PersistStore:
         args = self._expand(dict(record.args), loc.url.rstrip("/"))
         for key, value in args.items():
             if key in ("urlpath", "path") and isinstance(value, str):
-                expected = loc.url_of(record.token) + "/"
-                if not value.startswith(expected) or ".." in value[len(expected):].split("/"):
+                folder = loc.url_of(record.token)
+                inside = value.rstrip("/") == folder or (
+                    value.startswith(folder + "/") and ".." not in value[len(folder) :].split("/")
+                )
+                if not inside:
                     raise ValueError(
                         f"persisted entry {record.token} points outside its folder "
-                        f"{expected!r}: {value!r}"
+                        f"{folder!r}: {value!r}"
                     )
         if loc.storage_options and "storage_options" not in args:
             args["storage_options"] = loc.storage_options
         args["metadata"] = record.metadata()
-        source = registry[record.driver](**args)
+        source = cls(**args)
         source.name = record.token
         source.description = record.description
         return source
@@ -374,7 +386,10 @@ class PersistStore:
         """The store key for a token, an original source, a persisted source or an entry."""
         if isinstance(x, str):
             if not is_token(x):
-                raise ValueError(f"{x!r} is not a store token (32 hexadecimal characters)")
+                raise ValueError(
+                    f"{x!r} is not a store token (lower-case hexadecimal, as made by "
+                    "dask.base.tokenize)"
+                )
             return x
         if is_persisted_source(x):
             return x.metadata["original_tok"]
@@ -553,6 +568,9 @@ class PersistStore:
         if hasattr(persister, "check_kwargs"):
             persister.check_kwargs(dict(kwargs))
         token = tokenize(source)
+        if keep is None:  # retention chosen earlier for this source stays in force
+            previous = self._record(token, quiet=True)
+            keep = previous.keep if previous is not None else None
         return self._write(source, token, persister, ttl, keep, kwargs)
 
     def _write(self, source, token, persister, ttl, keep, kwargs) -> Any:

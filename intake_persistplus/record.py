@@ -82,7 +82,8 @@ class Record:
     token:
         ``dask.base.tokenize(original)``, the store key.
     driver:
-        intake driver name that reads the persisted data (``"parquet"``, ...).
+        intake driver name that reads the persisted data (``"persisted_parquet"``,
+        ``"ndzarr"``, ``"zarr"``, ``"persisted_python"``, ...).
     args:
         keyword arguments of that driver; paths inside the store start with
         ``{{ CATALOG_DIR }}``.

@@ -1,7 +1,8 @@
 """Keep credentials out of everything the store writes.
 
 Anything under a ``storage_options`` mapping (at any depth) whose key names a
-credential is dropped before a record, an index entry or an export is written.
+credential is dropped before a record, an index entry or an exported catalog
+entry is written.
 Sources that need those credentials are refreshed through their catalog entry,
 which supplies them again at refresh time.
 """

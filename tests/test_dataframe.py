@@ -116,3 +116,17 @@ def test_empty_strings_and_missing_values(tmp_path, persist_dir):
     original = intake.open_catalog(str(path)).odd(persist_mode="never")
     persisted = original.persist()
     assert_paths_equal(original, persisted)
+
+
+def test_a_broken_to_dask_falls_back_to_read(tmp_path, persist_dir):
+    make_frame(30).to_csv(tmp_path / "indexed.csv", index=False)
+    path = write_catalog(
+        tmp_path,
+        {"ix": {"driver": "csv", "args": {"urlpath": "{{ CATALOG_DIR }}indexed.csv", "index_col": "id"}}},
+    )
+    original = intake.open_catalog(str(path)).ix(persist_mode="never")
+    with pytest.raises(ValueError):
+        original.to_dask()  # dask's read_csv refuses index_col
+    persisted = original.persist()
+    pd.testing.assert_frame_equal(persisted.read(), original.read())
+    assert persisted.read().index.name == "id"

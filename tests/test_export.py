@@ -114,3 +114,11 @@ def test_export_of_a_persisted_copy_names_the_real_original(mixed_catalog, persi
     md = yaml.safe_load(persisted.export(str(tmp_path / "x")))["sources"]["table"]["metadata"]
     assert md["original_tok"] == dask.base.tokenize(original)
     assert md["original_source"]["cls"] == "intake.source.csv.CSVSource"
+
+
+def test_exported_yaml_carries_no_credentials(mixed_catalog):
+    cat = intake.open_catalog(str(mixed_catalog))
+    text = cat.arr.export("memory://exports/arr", storage_options={"key": "SECRETKEY123", "skip_instance_cache": True})
+    assert "SECRETKEY123" not in text
+    (entry,) = yaml.safe_load(text)["sources"].values()
+    assert entry["args"]["storage_options"] == {"skip_instance_cache": True}

@@ -142,3 +142,38 @@ def test_stores_without_versions_still_load(csv_catalog, persist_dir):
     assert fresh.record(token).version.startswith("legacy-")
     assert fresh[token].read().shape == (200, 4)
     assert [v.current for v in fresh.versions(token)][-1] is True
+
+
+def test_keep_chosen_once_stays_in_force(csv_catalog, persist_dir):
+    original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
+    original.persist(keep=2)
+    for _ in range(3):
+        original.persist()
+    assert len(store.versions(original)) == 2 and store.record(original).keep == 2
+
+
+def test_an_intake_07_store_is_served(csv_catalog, persist_dir):
+    """0.7 wrote class paths as drivers and the data straight into <root>/<token>/."""
+    import dask.base
+    import yaml
+
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    token = dask.base.tokenize(original)
+    (persist_dir / token).mkdir(parents=True)
+    original.read().to_parquet(persist_dir / token / "part.0.parquet")
+    doc = {
+        "sources": {
+            token: {
+                "driver": "intake_parquet.source.ParquetSource",
+                "args": {"urlpath": str(persist_dir / token), "engine": "pyarrow"},
+                "description": "",
+                "metadata": {"original_tok": token, "original_name": "csvsource", "ttl": None,
+                             "timestamp": time.time() - 100, "persist_kwargs": {}},
+            }
+        }
+    }
+    (persist_dir / "cat.yaml").write_text(yaml.safe_dump(doc))
+    source = cat.csvsource
+    assert source.is_persisted and type(source).__name__ == "ParquetSource"
+    assert source.read().shape == (200, 4)

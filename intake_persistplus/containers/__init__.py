@@ -12,7 +12,13 @@ export) and says which intake driver reads it back. The contract:
             '''Write source's data under ``path`` (a folder URL that does not exist
             yet). Return ``(driver, args)``: an intake driver name registered with
             intake and the keyword arguments that open the data again; use
-            ``path`` verbatim inside ``args`` where the data location goes.'''
+            ``path`` verbatim inside ``args`` where the data location goes.
+            Do not put storage_options in ``args``: the store supplies its own
+            when it opens the data.'''
+
+        def check_kwargs(self, kwargs):     # optional
+            '''Raise TypeError for writer arguments ``write`` would refuse; called
+            before anything is written.'''
 
 Built-in persisters are listed in :data:`BUILTIN`. Third parties add theirs with
 an entry point in the group ``intake_persistplus.containers`` (name: the

@@ -12,7 +12,7 @@ Exactness, path by path:
 * a default index (unnamed, a fresh range in every partition, unknown
   divisions, as ``read_csv`` makes) is not written; any other index is.
 * the pandas metadata stored in the files describes the dtypes that the
-  original's *``read()``* gives (found from ``discover()``, which returns the
+  original's ``read()`` gives (found from ``discover()``, which returns the
   same type as ``read()``), while the data is written as ``to_dask()`` made it.
   ``pd.read_parquet`` follows that metadata, and dask applies its own string
   conversion on read exactly as it did on the original, so ``read()`` and
@@ -26,7 +26,7 @@ import inspect
 import logging
 from typing import Any
 
-from ._common import compute
+from ._common import compute, lazy_or_eager
 
 logger = logging.getLogger(__name__)
 
@@ -142,15 +142,11 @@ class DataFramePersister:
         self.check_kwargs(kwargs)
         fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))
         fs.makedirs(root, exist_ok=True)
-        ddf = None
-        try:
-            ddf = source.to_dask()
-        except (NotImplementedError, AttributeError):
-            ddf = None
-        if ddf is None or not hasattr(ddf, "to_delayed"):
-            self._write_frame(source.read(), fs, root, kwargs)
+        data, lazy = lazy_or_eager(source)
+        if lazy and hasattr(data, "to_delayed"):
+            self._write_dask(source, data, fs, root, kwargs)
         else:
-            self._write_dask(source, ddf, fs, root, kwargs)
+            self._write_frame(data if not lazy else source.read(), fs, root, kwargs)
         return DRIVER, {"urlpath": path, "engine": "pyarrow"}
 
     @staticmethod

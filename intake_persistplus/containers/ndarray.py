@@ -48,7 +48,4 @@ class ArrayPersister:
                 compute=False, **kwargs,
             )
         )
-        args = {"urlpath": path}
-        if storage_options:
-            args["storage_options"] = storage_options
-        return DRIVER, args
+        return DRIVER, {"urlpath": path}

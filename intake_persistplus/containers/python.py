@@ -105,10 +105,7 @@ class PythonPersister:
         fs.makedirs(root, exist_ok=True)
         with fs.open(f"{root}/data.json", "w", encoding="utf-8") as f:
             f.write(payload)
-        args: dict = {"urlpath": path}
-        if storage_options:
-            args["storage_options"] = storage_options
-        return DRIVER, args
+        return DRIVER, {"urlpath": path}
 
 
 class PersistedPythonSource(DataSource):

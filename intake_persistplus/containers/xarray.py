@@ -51,7 +51,4 @@ class XarrayPersister:
             path, mode="w-", storage_options=storage_options or None, compute=False, **kwargs
         )
         compute(delayed)
-        args: dict = {"urlpath": path}
-        if storage_options:
-            args["storage_options"] = storage_options
-        return DRIVER, args
+        return DRIVER, {"urlpath": path}
