@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from importlib import resources
-from typing import Callable, TextIO
+from typing import TextIO
 
 
 def _make_csv(path: str, rows: int) -> None:

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import CorruptIndexError, IndexLockTimeout, PersistIndexError, PersistWarning
+from .errors import CorruptIndexError, IndexLockTimeout, PersistWarning
 from .record import InvalidRecordError, Record
 
 logger = logging.getLogger(__name__)
@@ -153,11 +153,11 @@ def _split(text: str, snap: Snapshot) -> bool:
         return True
     k = len(first.group(1))
     key_re = re.compile(
-        r"\n {%d}(?:'([^'\n]+)'|\"([^\"\n]+)\"|([^\s#'\"][^\n:]*)):[ \t]*(?:#[^\n]*)?(?=\n|\Z)" % k
+        rf"\n {{{k}}}(?:'([^'\n]+)'|\"([^\"\n]+)\"|([^\s#'\"][^\n:]*)):[ \t]*(?:#[^\n]*)?(?=\n|\Z)"
     )
     keys = list(key_re.finditer(body))
-    n_at_k = len(re.findall(r"\n {%d}[^\s#]" % k, body))
-    if len(keys) != n_at_k or (k > 1 and re.search(r"\n {1,%d}[^\s#]" % (k - 1), body)):
+    n_at_k = len(re.findall(rf"\n {{{k}}}[^\s#]", body))
+    if len(keys) != n_at_k or (k > 1 and re.search(rf"\n {{1,{k - 1}}}[^\s#]", body)):
         return False
     starts = [km.start() + 1 for km in keys] + [len(body)]
     slots = snap.slots

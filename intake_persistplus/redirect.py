@@ -11,7 +11,9 @@ any work.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -41,11 +43,38 @@ class Deferred:
     _pp_base: type
 
     def _pp_resolve(self) -> None:
-        action: Callable[[], Any] = self.__dict__.pop("_pp_action")
-        self.__class__ = self._pp_base  # from here on, methods are the real ones
-        result = action()
-        if result is not None and result is not self:
-            become(self, result)
+        # one thread does the work; others wait for it, then find the object resolved
+        with self.__dict__.get("_pp_lock") or _NO_LOCK:
+            action: Callable[[], Any] | None = self.__dict__.pop("_pp_action", None)
+            if action is None:
+                return
+            self.__class__ = self._pp_base  # from here on, methods are the real ones
+            result = action()
+            if result is not None and result is not self:
+                become(self, result)
+
+
+def _rebuild(cls: type, state: Any) -> Any:
+    obj = object.__new__(cls)
+    if hasattr(obj, "__setstate__"):
+        obj.__setstate__(state)
+    else:  # classes without __setstate__ (Python 3.10)
+        obj.__dict__.update(state)
+    return obj
+
+
+def _reduce_ex(self, protocol):
+    """Pickle as the plain source (the pending work stays with this process)."""
+    base = self._pp_base
+    clone = object.__new__(base)
+    clone.__dict__.update(
+        {k: v for k, v in self.__dict__.items() if k not in ("_pp_action", "_pp_lock")}
+    )
+    getstate = getattr(clone, "__getstate__", None)
+    return _rebuild, (base, getstate() if getstate is not None else dict(clone.__dict__))
+
+
+Deferred.__reduce_ex__ = _reduce_ex
 
 
 def _forward(name: str):
@@ -61,6 +90,7 @@ for _name in DATA_METHODS:
     setattr(Deferred, _name, _forward(_name))
 
 _deferred_classes: dict[type, type] = {}
+_NO_LOCK = contextlib.nullcontext()
 
 
 def deferred(source: Any, action: Callable[[], Any]) -> Any:
@@ -78,6 +108,7 @@ def deferred(source: Any, action: Callable[[], Any]) -> Any:
     out = object.__new__(cls)
     out.__dict__.update(source.__dict__)
     out._pp_action = action
+    out._pp_lock = threading.Lock()
     return out
 
 
@@ -180,8 +211,9 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
 
 def _deferred_persist(self, *args, **kwargs):
     # an explicit persist() replaces whatever work was pending
-    self.__dict__.pop("_pp_action", None)
-    self.__class__ = self._pp_base
+    with self.__dict__.get("_pp_lock") or _NO_LOCK:
+        if self.__dict__.pop("_pp_action", None) is not None:
+            self.__class__ = self._pp_base
     return self.persist(*args, **kwargs)
 
 

@@ -34,7 +34,7 @@ def array_catalog(tmp_path):
 def test_array_from_read_when_to_dask_is_broken(array_catalog, persist_dir):
     cat = intake.open_catalog(str(array_catalog))
     original = cat.single(persist_mode="never")
-    with pytest.raises(Exception):
+    with pytest.raises(OSError):
         original.to_dask()  # intake 2's NPySource on a single .npy file
     persisted = original.persist()
     assert type(persisted).__name__ == "ZarrArraySource" and persisted.is_persisted
@@ -136,7 +136,7 @@ def python_catalog(tmp_path):
 def test_python_sources_read_back_equal(python_catalog, persist_dir, name):
     cat = intake.open_catalog(str(python_catalog))
     original = cat[name](persist_mode="never")
-    persisted = original.persist()
+    assert original.persist().is_persisted
     source = cat[name]
     assert type(source).__name__ == "PersistedPythonSource" and source.is_persisted
     assert source.read() == original.read()

@@ -11,9 +11,8 @@ import pytest
 from intake.source.csv import CSVSource
 from intake_parquet.source import ParquetSource
 
-from intake_persistplus.containers.parquet import PersistedParquetSource
-
 from intake_persistplus import PersistWarning, store
+from intake_persistplus.containers.parquet import PersistedParquetSource
 from intake_persistplus.redirect import Deferred
 
 from .conftest import make_frame, run_python, write_catalog
@@ -151,7 +150,7 @@ def test_looking_around_never_refreshes(csv_catalog, persist_dir):
 
     list(cat)
     cat.walk()
-    "csvsource" in cat
+    assert "csvsource" in cat
     dict(cat.items())
     source = cat.csvsource
     source.describe(), source.yaml(), repr(source), source.metadata, source.name
@@ -239,7 +238,7 @@ def test_invalid_mode_is_a_value_error_wherever_given(tmp_path, persist_dir, mon
         elif where == "legacy":
             cat.t(persist=bad)
         else:
-            cat.t
+            _ = cat.t
 
 
 # -- declarative persistence -------------------------------------------------------------
@@ -304,7 +303,7 @@ def test_declared_persist_with_bad_ttl_is_a_value_error(tmp_path, persist_dir):
     path = _declared(tmp_path, {"ttl": "soon"})
     cat = intake.open_catalog(str(path))
     with pytest.raises(ValueError, match="ttl='soon'"):
-        cat.t
+        _ = cat.t
 
 
 # -- across processes and failures -----------------------------------------------------------
@@ -345,3 +344,37 @@ def test_failed_refresh_serves_the_expired_copy_with_a_warning(csv_catalog, pers
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cat.csvsource(persist_mode="always").read().shape == (200, 4)
+
+
+def test_threads_reading_one_expired_source_refresh_it_once(csv_catalog, persist_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist(ttl=0)
+    source = cat.csvsource
+    assert isinstance(source, Deferred)
+    with ThreadPoolExecutor(4) as pool:
+        shapes = list(pool.map(lambda _: source.read().shape, range(4)))
+    assert shapes == [(200, 4)] * 4
+    assert len(store.versions(source)) == 2  # the first persist and one refresh
+
+
+def test_persist_on_a_declared_entry_replaces_the_pending_first_persist(tmp_path, persist_dir):
+    path = _declared(tmp_path, {"ttl": 10})
+    cat = intake.open_catalog(str(path))
+    source = cat.t
+    assert isinstance(source, Deferred)
+    persisted = source.persist(ttl=99)
+    assert store.record(persisted).ttl == 99 and len(store.versions(persisted)) == 1
+
+
+def test_a_pending_source_pickles_as_the_plain_source(csv_catalog, persist_dir):
+    import pickle
+
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist(ttl=0)
+    source = cat.csvsource
+    assert isinstance(source, Deferred)
+    clone = pickle.loads(pickle.dumps(source))
+    assert type(clone) is PersistedParquetSource
+    assert clone.read().shape == (200, 4)

@@ -39,9 +39,8 @@ def test_unknown_container_is_refused_with_advice(counter_catalog, persist_dir):
 def test_register_container_at_run_time(counter_catalog, persist_dir):
     from intake.source import register_driver, unregister_driver
 
-    from tests.plugin_counter import CounterFileSource, CounterPersister
-
     from intake_persistplus import containers
+    from tests.plugin_counter import CounterFileSource, CounterPersister
 
     register_driver("counter_file", CounterFileSource, clobber=True)
     intake.container.register_container("counter", CounterPersister)

@@ -47,7 +47,7 @@ def test_persisted_metadata_describes_the_original(csv_catalog, persist_dir):
 def test_writer_kwargs_reach_the_parquet_writer(csv_catalog, persist_dir):
     cat = intake.open_catalog(str(csv_catalog))
     persisted = cat.csvsource.persist(compression="gzip")
-    files = sorted((p for p in persist_dir.rglob("*.parquet")))
+    files = sorted(p for p in persist_dir.rglob("*.parquet"))
     assert files, "no parquet file written"
     codec = pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression
     assert codec.lower() == "gzip"

@@ -229,7 +229,6 @@ def test_corrupt_index_never_breaks_catalog_access(three_sources, persist_dir):
 
     cat = three_sources
     cat.t0.persist()
-    token0 = store.get_tok(cat.t0(persist_mode="never"))
     (persist_dir / "cat.yaml").write_text("sources: [unclosed\n  - : :\n")
     with pytest.warns(PersistWarning, match="not valid YAML"):
         source = cat.t0

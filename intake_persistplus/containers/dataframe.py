@@ -44,7 +44,7 @@ def _writer_kwargs() -> set[str]:
 def _is_string_dtype(dtype: Any) -> bool:
     import pandas as pd
 
-    return isinstance(dtype, pd.StringDtype) or (dtype == object)
+    return isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype)
 
 
 def _default_string_dtype():
