@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 
 import intake
+import pytest
 
 from intake_persistplus.demo import run
 
 
+@pytest.mark.slow
 def test_demo_persists_redirects_and_refreshes(tmp_path):
     out = io.StringIO()
     before = intake.conf.get("persist_path")
