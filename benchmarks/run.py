@@ -3,8 +3,8 @@ hand-written equivalent (or the small-store baseline), measured in the same run.
 
 Usage::
 
-    python benchmarks/run.py                # full suite (~3-5 minutes on 2 cores)
-    python benchmarks/run.py --quick        # small sizes, a minute or so
+    python benchmarks/run.py                # full suite (~5-7 minutes on 2 cores)
+    python benchmarks/run.py --quick        # small sizes, about a minute
     python benchmarks/run.py --only import --only read_speed
 
 Prints ``name | ours | hand-written | ratio | target | ok`` and writes the full
@@ -32,9 +32,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import HERE, Context, Result, WorkerError, run_worker, sizes  # noqa: E402
+from bench_concurrency import bench_concurrency  # noqa: E402
 from bench_import import bench_import  # noqa: E402
 from bench_index import bench_catalog_access, bench_persist_big_store  # noqa: E402
 from bench_memory import bench_peak_rss  # noqa: E402
+from bench_remote import bench_remote  # noqa: E402
 from bench_speed import bench_persist_speed, bench_read_speed  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
@@ -44,6 +46,8 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "peak_rss": bench_peak_rss,
     "persist_speed": bench_persist_speed,
     "read_speed": bench_read_speed,
+    "concurrency": bench_concurrency,
+    "remote": bench_remote,
 }
 
 RESULTS_DIR = HERE / "results"
@@ -51,6 +55,8 @@ DATA_DIR = HERE / ".data"
 
 
 def _fmt(value: float, unit: str) -> str:
+    if unit.endswith("/s"):  # a rate (higher is better)
+        return f"{value:,.1f} {unit}"
     if unit != "s":
         return f"{value:,.0f} {unit}"
     if value >= 1:
@@ -65,8 +71,10 @@ def format_table(results: list[Result]) -> str:
     header = ["name", "ours", "hand-written", "ratio", "target", "ok"]
     rows = [header]
     for r in results:
+        target = "info" if r.info else f"<= {r.target:g}"
         if r.error:
-            rows.append([r.name, "-", "-", "-", f"<= {r.target:g}", "ERROR"])
+            target = "-" if r.info else target
+            rows.append([r.name, "-", "-", "-", target, "ERROR"])
             continue
         rows.append(
             [
@@ -74,8 +82,8 @@ def format_table(results: list[Result]) -> str:
                 _fmt(r.ours, r.unit),
                 _fmt(r.hand, r.unit),
                 f"{r.ratio:.3f}",
-                f"<= {r.target:g}",
-                "ok" if r.ok else "MISSED",
+                target,
+                "-" if r.info else "ok" if r.ok else "MISSED",
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -151,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 found = BENCHMARKS[name](ctx)
             except Exception as e:  # one broken benchmark must not hide the others
                 detail = str(e) if isinstance(e, WorkerError) else traceback.format_exc()
-                found = [Result(name=name, ours=0.0, hand=0.0, unit="", target=0.0, error=detail)]
+                found = [Result(name=name, ours=0.0, hand=0.0, unit="", target=None, error=detail)]
                 print(f"ERROR in {name}:\n{detail}", file=sys.stderr)
             for r in found:
                 r.details["benchmark"] = name

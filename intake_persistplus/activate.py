@@ -117,11 +117,7 @@ def _has_been_persisted(self) -> bool:
     """True for an original source that has a copy in the persist store."""
     from .persist_store import is_persisted_source, store
 
-    if is_persisted_source(self) or store.is_empty():
-        return False
-    from .persist_store import tokenize
-
-    return store.lookup(tokenize(self)) is not None
+    return not is_persisted_source(self) and store.find(self)[1] is not None
 
 
 # -- catalog access ---------------------------------------------------------------

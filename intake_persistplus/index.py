@@ -413,10 +413,13 @@ class Index:
     def __len__(self) -> int:
         return len(self.snapshot().slots)
 
-    def get(self, token: str) -> Record | None:
-        """The record for ``token``, or None. An unreadable entry is logged and skipped."""
+    def get(self, token: str, refresh: bool = True) -> Record | None:
+        """The record for ``token``, or None. An unreadable entry is logged and skipped.
+
+        ``refresh=False`` answers from the snapshot last read (no file system call).
+        """
         with self._lock:
-            slot = self._refresh().slots.get(token)
+            slot = (self._refresh() if refresh else self._snap).slots.get(token)
             if slot is None:
                 return None
             if not slot.parsed:

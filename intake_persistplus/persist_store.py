@@ -291,6 +291,24 @@ class PersistStore:
         """The newest record of ``token``, or None; a corrupt index warns and gives None."""
         return self._record(token, quiet=True)
 
+    def find(self, source: Any) -> tuple[str | None, Record | None]:
+        """``(token, record)`` for an original source, with one look at the index.
+
+        When the store is empty the token is not even computed (``(None, None)``).
+        A corrupt index warns and finds nothing.
+        """
+        index = self._index()
+        try:
+            if not index.snapshot().slots:
+                return None, None
+        except CorruptIndexError as e:
+            warnings.warn(f"{e}; serving original sources", PersistWarning, stacklevel=4)
+            return None, None
+        except OSError:
+            return None, None
+        token = tokenize(source)
+        return token, index.get(token, refresh=False)
+
     def is_empty(self) -> bool:
         """True when there is no index or it has no entries (cheap: no token needed)."""
         try:
@@ -680,8 +698,22 @@ class PersistStore:
 
     def _gc_token(self, loc: Location, token: str) -> list[str]:
         current = self._record(token, quiet=True)
+        # one listing of the source's folder tells which versions lack their record
+        complete, seen = set(), set()
+        prefix = loc.path_of(token) + "/"
+        try:
+            files = loc.fs.find(loc.path_of(token), withdirs=True)
+        except FileNotFoundError:
+            files = []
+        for path in files:
+            rel = path[len(prefix):] if path.startswith(prefix) else ""
+            name, _, rest = rel.partition("/")
+            if name:
+                seen.add(name)
+                if rest == RECORD:
+                    complete.add(name)
         gone = []
-        for name in loc.listdir(token):
+        for name in sorted(seen - complete):
             if current is not None and name == current.version:
                 continue
             if self._abandoned(loc, token, name):

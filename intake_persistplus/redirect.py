@@ -183,14 +183,13 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
     if mode == "never" or getattr(original, "container", None) == "catalog":
         return original
     spec = config.declared_persist(entry)
-    if spec is None and store.is_empty():
-        return original  # nothing persisted at all: no token needed
-    from .persist_store import tokenize
-
-    token = tokenize(original)
-    record = store.lookup(token)
+    token, record = store.find(original)  # an empty store needs no token
     if record is None:
         if spec is not None and mode == "default":
+            if token is None:
+                from .persist_store import tokenize
+
+                token = tokenize(original)
             return _tag(deferred(original, _first_persist_action(original, spec)), original)
         return original
     try:
