@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from .errors import CorruptIndexError, IndexLockTimeout, PersistWarning
-from .record import InvalidRecordError, Record
+from .record import InvalidRecordError, Record, is_token
 
 logger = logging.getLogger(__name__)
 
@@ -326,9 +326,14 @@ class FsspecBackend:
                 except ValueError:
                     held = {}
                 if float(held.get("expires") or 0) < time.time():
-                    logger.warning("breaking the stale index lock %s held by %s", lock_path, held.get("owner"))
-                    with contextlib.suppress(FileNotFoundError):
-                        self.fs.rm(lock_path)
+                    # re-read right before deleting: only this very lease is broken
+                    with contextlib.suppress(FileNotFoundError, ValueError):
+                        if json.loads(self.fs.cat_file(lock_path)) == held:
+                            logger.warning(
+                                "breaking the stale index lock %s held by %s",
+                                lock_path, held.get("owner"),
+                            )
+                            self.fs.rm(lock_path)
                     continue
                 if time.monotonic() > deadline:
                     raise IndexLockTimeout(
@@ -389,6 +394,8 @@ class Index:
                 snap.appendable = text.endswith("\n")
                 return snap
         data = self.backend.read()
+        if not data.strip():
+            raise CorruptIndexError(f"the persist index {self.path} is empty (a write was cut short?)")
         new = Snapshot(sig=(sig[0], len(data), sig[2]), tail=data[-_TAIL:])
         try:
             text = data.decode("utf-8")
@@ -405,13 +412,14 @@ class Index:
             return self._refresh()
 
     def tokens(self) -> list[str]:
-        return list(self.snapshot().slots)
+        """Keys of the index that are store tokens (hand-added others are ignored)."""
+        return [t for t in self.snapshot().slots if is_token(t)]
 
     def __contains__(self, token: str) -> bool:
         return token in self.snapshot().slots
 
     def __len__(self) -> int:
-        return len(self.snapshot().slots)
+        return len(self.tokens())
 
     def get(self, token: str, refresh: bool = True) -> Record | None:
         """The record for ``token``, or None. An unreadable entry is logged and skipped.

@@ -353,7 +353,8 @@ class PersistStore:
                         f"persisted entry {record.token} points outside its folder "
                         f"{folder!r}: {value!r}"
                     )
-        if loc.storage_options and "storage_options" not in args:
+        args.pop("storage_options", None)  # never the index's word: the store's own
+        if loc.storage_options:
             args["storage_options"] = loc.storage_options
         args["metadata"] = record.metadata()
         source = cls(**args)
@@ -576,6 +577,8 @@ class PersistStore:
 
         ttl = config.validate_ttl(ttl)
         keep = validate_keep(keep)
+        config.persist_keep()  # a bad setting is reported before anything is written
+        _check_recordable(kwargs)
         if is_persisted_source(source):
             raise AlreadyPersistedError(
                 f"{getattr(source, 'name', source)!r} is already a persisted source; to "
@@ -702,16 +705,17 @@ class PersistStore:
         complete, seen = set(), set()
         prefix = loc.path_of(token) + "/"
         try:
-            files = loc.fs.find(loc.path_of(token), withdirs=True)
+            found = loc.fs.find(loc.path_of(token), withdirs=True, detail=True)
         except FileNotFoundError:
-            files = []
-        for path in files:
+            found = {}
+        for path, info in found.items():
             rel = path[len(prefix):] if path.startswith(prefix) else ""
             name, _, rest = rel.partition("/")
-            if name:
-                seen.add(name)
-                if rest == RECORD:
-                    complete.add(name)
+            if not name or (not rest and info.get("type") != "directory"):
+                continue  # files straight in the source's folder (intake 0.7's layout)
+            seen.add(name)
+            if rest == RECORD:
+                complete.add(name)
         gone = []
         for name in sorted(seen - complete):
             if current is not None and name == current.version:
@@ -738,6 +742,27 @@ class PersistStore:
 
     def __repr__(self) -> str:
         return f"<PersistStore at {self.path!r}>"
+
+
+def _check_recordable(kwargs: dict) -> None:
+    """Writer arguments are recorded for refreshes, so they must be plain data."""
+
+    def is_plain(v: Any) -> bool:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return True
+        if isinstance(v, (list, tuple)):
+            return all(is_plain(x) for x in v)
+        if isinstance(v, dict):
+            return all(isinstance(k, str) and is_plain(x) for k, x in v.items())
+        return False
+
+    for key, value in kwargs.items():
+        if not is_plain(value):
+            raise TypeError(
+                f"writer argument {key}={value!r} cannot be recorded for later refreshes: "
+                "give plain values (numbers, strings, lists, dicts), e.g. a codec's "
+                "configuration as a dict"
+            )
 
 
 def _reroot(value: Any, old: str, new: str) -> Any:

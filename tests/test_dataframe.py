@@ -130,3 +130,11 @@ def test_a_broken_to_dask_falls_back_to_read(tmp_path, persist_dir):
     persisted = original.persist()
     pd.testing.assert_frame_equal(persisted.read(), original.read())
     assert persisted.read().index.name == "id"
+
+
+def test_discover_after_reading_the_copy(csv_catalog, persist_dir):
+    cat = intake.open_catalog(str(csv_catalog))
+    persisted = cat.csvsource.persist()
+    persisted.read()
+    persisted.to_dask()
+    assert persisted.discover()["shape"] == (200, 4)

@@ -116,3 +116,18 @@ def test_unwritable_persist_path_names_the_path(csv_catalog, tmp_path, monkeypat
         source.persist()
     assert source.read().shape == (200, 4)
     assert not source.has_been_persisted
+
+
+def test_writer_arguments_that_cannot_be_recorded_are_refused(csv_catalog, persist_dir):
+    cat = intake.open_catalog(str(csv_catalog))
+    with pytest.raises(TypeError, match="compression=<object"):
+        cat.csvsource.persist(compression=object())
+    assert not persist_dir.exists() or len(store) == 0
+
+
+def test_a_bad_persist_keep_setting_is_reported_before_writing(csv_catalog, persist_dir, monkeypatch):
+    monkeypatch.setitem(intake.conf, "persist_keep", "three")
+    cat = intake.open_catalog(str(csv_catalog))
+    with pytest.raises(ValueError, match="persist_keep"):
+        cat.csvsource.persist()
+    assert not persist_dir.exists() or len(store) == 0

@@ -251,3 +251,32 @@ def test_persist_rebuilds_a_corrupt_index_from_the_data_on_disk(three_sources, p
     assert len(damaged) == 1
     assert (persist_dir / damaged[0]).read_text() == "sources: [unclosed\n"
     assert token0 in intake.open_catalog(str(persist_dir / "cat.yaml"))
+
+
+def test_an_empty_index_file_is_damaged_not_an_empty_store(three_sources, persist_dir):
+    from intake_persistplus import PersistWarning
+
+    cat = three_sources
+    cat.t0.persist()
+    (persist_dir / "cat.yaml").write_text("")
+    with pytest.warns(PersistWarning, match="empty"):
+        assert isinstance(cat.t0, CSVSource)
+    with pytest.warns(PersistWarning, match="rebuilt"):
+        cat.t1(persist_mode="never").persist()
+    assert len(store) == 2 and isinstance(cat.t0, ParquetSource)
+
+
+def test_the_index_cannot_choose_storage_options_or_add_keys(three_sources, persist_dir):
+    cat = three_sources
+    cat.t0.persist()
+    token = store.get_tok(cat.t0(persist_mode="never"))
+    index = persist_dir / "cat.yaml"
+    doc = yaml.safe_load(index.read_text())
+    doc["sources"][token]["args"]["storage_options"] = {"endpoint_url": "http://attacker.invalid"}
+    doc["sources"]["not-a-token"] = {"driver": "csv", "args": {}}
+    index.write_text(yaml.safe_dump(doc))
+    fresh = PersistStore(str(persist_dir))
+    assert len(fresh) == 1 and list(fresh) == [token]
+    source = fresh[token]
+    assert "storage_options" not in source._captured_init_kwargs or not source._storage_options
+    assert source.read().shape == (20, 4)

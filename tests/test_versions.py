@@ -177,3 +177,24 @@ def test_an_intake_07_store_is_served(csv_catalog, persist_dir):
     source = cat.csvsource
     assert source.is_persisted and type(source).__name__ == "ParquetSource"
     assert source.read().shape == (200, 4)
+
+
+def test_repersisting_an_intake_07_entry_keeps_working(csv_catalog, persist_dir):
+    import dask.base
+    import yaml
+
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    token = dask.base.tokenize(original)
+    (persist_dir / token).mkdir(parents=True)
+    original.read().to_parquet(persist_dir / token / "part.0.parquet")
+    doc = {"sources": {token: {
+        "driver": "intake_parquet.source.ParquetSource",
+        "args": {"urlpath": str(persist_dir / token), "engine": "pyarrow"},
+        "metadata": {"original_tok": token, "ttl": None, "timestamp": time.time() - 100},
+    }}}
+    (persist_dir / "cat.yaml").write_text(yaml.safe_dump(doc))
+    original.persist()
+    assert store.record(original).driver == "persisted_parquet"
+    assert (persist_dir / token / "part.0.parquet").exists()  # never deleted by gc
+    assert cat.csvsource.read().shape == (200, 4)

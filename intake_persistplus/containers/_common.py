@@ -44,7 +44,8 @@ def progress_enabled() -> bool:
 
     from intake import conf
 
-    if conf.get("persist_progress", True) is False:
+    setting = conf.get("persist_progress", True)
+    if setting is False or str(setting).strip().lower() in ("0", "false", "no", "off"):
         return False
     stream = sys.stderr
     return bool(getattr(stream, "isatty", None) and stream.isatty())

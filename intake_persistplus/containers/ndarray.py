@@ -15,7 +15,7 @@ from typing import Any
 from ._common import check_kwargs, compute, lazy_or_eager
 
 DRIVER = "ndzarr"
-WRITER_KWARGS = {"chunks", "zarr_format", "compressor", "compressors", "filters"}
+WRITER_KWARGS = {"chunks", "zarr_format", "compressors", "filters"}
 
 
 class ArrayPersister:
@@ -26,7 +26,7 @@ class ArrayPersister:
 
     def check_kwargs(self, kwargs: dict) -> dict:
         return check_kwargs(
-            kwargs, WRITER_KWARGS, "array", "chunks, zarr_format, compressors, filters"
+            kwargs, WRITER_KWARGS, "array", ", ".join(sorted(WRITER_KWARGS))
         )
 
     def write(self, source: Any, path: str, storage_options: dict | None = None, **kwargs: Any):

@@ -20,8 +20,6 @@ class PersistedParquetSource(ParquetSource):
     name = "persisted_parquet"
 
     def _get_schema(self):
-        if self._df is not None:
-            return super()._get_schema()
         import fsspec
         import pyarrow.parquet as pq
 

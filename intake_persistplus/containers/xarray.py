@@ -26,7 +26,7 @@ class XarrayPersister:
 
     def check_kwargs(self, kwargs: dict) -> dict:
         return check_kwargs(
-            kwargs, WRITER_KWARGS, "xarray", "encoding, zarr_format, consolidated, safe_chunks"
+            kwargs, WRITER_KWARGS, "xarray", ", ".join(sorted(WRITER_KWARGS))
         )
 
     def write(self, source: Any, path: str, storage_options: dict | None = None, **kwargs: Any):
