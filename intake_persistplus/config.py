@@ -167,3 +167,20 @@ def persist_keep() -> int | None:
             f'intake.conf["persist_keep"]={value!r}: give a whole number >= 1, or None to keep all'
         )
     return value
+
+
+def prune_grace(default: float) -> float:
+    """``intake.conf["persist_prune_grace"]``: seconds a replaced version survives retention."""
+    value = _conf().get("persist_prune_grace")
+    if value is None:
+        return default
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(
+            f'intake.conf["persist_prune_grace"]={_conf().get("persist_prune_grace")!r}: '
+            "give seconds >= 0"
+        )
+    return value

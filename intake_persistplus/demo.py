@@ -14,6 +14,9 @@ from importlib import resources
 from typing import TextIO
 
 
+MARKER = ".intake-persist-demo"
+
+
 def _make_csv(path: str, rows: int) -> None:
     import numpy as np
     import pandas as pd
@@ -51,8 +54,16 @@ def run(folder: str = "demo-output", rows: int = 600_000, out: TextIO | None = N
         print(msg, file=out, flush=True)
 
     folder = os.path.abspath(folder)
-    shutil.rmtree(folder, ignore_errors=True)
+    marker = os.path.join(folder, MARKER)
+    if os.path.isdir(folder) and os.listdir(folder) and not os.path.exists(marker):
+        raise FileExistsError(
+            f"demo folder {folder!r} is not empty and was not made by the demo; "
+            "choose another one with --folder"
+        )
+    shutil.rmtree(folder, ignore_errors=True)  # only ever a folder the demo made
     os.makedirs(folder)
+    with open(marker, "w") as f:
+        f.write("made by `intake-persist demo`; the demo empties this folder when run again\n")
     store_dir = os.path.join(folder, "persisted")
     old_path = intake.conf.get("persist_path")
     intake.conf["persist_path"] = store_dir

@@ -240,15 +240,8 @@ class LocalBackend:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        import fcntl
-
-        with self._thread_lock:
-            fd = os.open(os.path.join(self.root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # closing releases the lock
+        with self._thread_lock, local_lock(os.path.join(self.root, LOCK_NAME)):
+            yield
 
 
 class FsspecBackend:
@@ -294,62 +287,81 @@ class FsspecBackend:
         self.fs.pipe_file(aside, self.fs.cat_file(self.path))
         return aside
 
-    def _create(self, path: str, data: bytes) -> None:
-        """Write ``path`` only if it does not exist (raise FileExistsError otherwise)."""
-        try:
-            self.fs.pipe_file(path, data, mode="create")
-        except TypeError:  # an older fsspec or a file system without "create"
-            with self.fs.open(path, "xb") as f:
-                f.write(data)
-
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """An exclusive lease on the index, built on exclusive create (S3's
-        ``If-None-Match: *``). A lease older than :data:`LOCK_LEASE` seconds was
-        left by a dead writer and is broken."""
-        lock_path = f"{self.root}/{LOCK_NAME}"
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        delay = 0.02
-        with self._thread_lock:
-            while True:
-                lease = json.dumps({"owner": owner, "expires": time.time() + LOCK_LEASE})
-                try:
-                    self._create(lock_path, lease.encode())
-                    break
-                except FileExistsError:
-                    pass
-                try:
-                    held = json.loads(self.fs.cat_file(lock_path))
-                except FileNotFoundError:
-                    continue  # released meanwhile
-                except ValueError:
-                    held = {}
-                if float(held.get("expires") or 0) < time.time():
-                    # re-read right before deleting: only this very lease is broken
-                    with contextlib.suppress(FileNotFoundError, ValueError):
-                        if json.loads(self.fs.cat_file(lock_path)) == held:
-                            logger.warning(
-                                "breaking the stale index lock %s held by %s",
-                                lock_path, held.get("owner"),
-                            )
-                            self.fs.rm(lock_path)
-                    continue
-                if time.monotonic() > deadline:
-                    raise IndexLockTimeout(
-                        f"could not lock the persist index {self.path} within {LOCK_TIMEOUT} s "
-                        f"(held by {held.get('owner')}); try again, or remove {lock_path} if "
-                        "no persist is running"
-                    )
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.5)
-            try:
-                yield
-            finally:
-                with contextlib.suppress(FileNotFoundError, ValueError):
-                    held = json.loads(self.fs.cat_file(lock_path))
-                    if held.get("owner") == owner:
-                        self.fs.rm(lock_path)
+        """An exclusive lease on the index (see :func:`lease`)."""
+        with self._thread_lock, lease(self.fs, f"{self.root}/{LOCK_NAME}", "the persist index"):
+            yield
+
+
+def _create(fs, path: str, data: bytes) -> None:
+    """Write ``path`` only if it does not exist (raise FileExistsError otherwise)."""
+    try:
+        fs.pipe_file(path, data, mode="create")
+    except TypeError:  # an older fsspec or a file system without "create"
+        with fs.open(path, "xb") as f:
+            f.write(data)
+
+
+@contextlib.contextmanager
+def lease(fs, lock_path: str, what: str, ttl: float = LOCK_LEASE, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """An exclusive lease on any fsspec file system, built on exclusive create
+    (S3's ``If-None-Match: *``): the lock object names its owner and when the
+    lease ends. A lease past its end was left by a dead holder and is broken."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        body = json.dumps({"owner": owner, "expires": time.time() + ttl})
+        try:
+            _create(fs, lock_path, body.encode())
+            break
+        except FileExistsError:
+            pass
+        try:
+            held = json.loads(fs.cat_file(lock_path))
+        except FileNotFoundError:
+            continue  # released meanwhile
+        except ValueError:
+            held = {}
+        if float(held.get("expires") or 0) < time.time():
+            # re-read right before deleting: only this very lease is broken
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                if json.loads(fs.cat_file(lock_path)) == held:
+                    logger.warning("breaking the stale lock %s held by %s", lock_path, held.get("owner"))
+                    fs.rm(lock_path)
+            continue
+        if time.monotonic() > deadline:
+            raise IndexLockTimeout(
+                f"could not lock {what} within {timeout:.0f} s (held by {held.get('owner')}); "
+                f"try again, or remove {lock_path} if nothing is running"
+            )
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 0.5)
+    try:
+        yield
+    finally:
+        try:
+            held = json.loads(fs.cat_file(lock_path))
+            if held.get("owner") == owner:
+                fs.rm(lock_path)
+        except FileNotFoundError:
+            pass
+        except Exception as e:  # the work is done; the lease will expire by itself
+            logger.warning("could not release the lock %s: %s", lock_path, e)
+
+
+@contextlib.contextmanager
+def local_lock(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if needed); released when the holder dies."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class Index:
@@ -427,17 +439,17 @@ class Index:
         ``refresh=False`` answers from the snapshot last read (no file system call).
         """
         with self._lock:
-            slot = (self._refresh() if refresh else self._snap).slots.get(token)
+            snap = self._refresh() if refresh else self._snap
+            slot = snap.slots.get(token)
             if slot is None:
                 return None
-            if not slot.parsed:
-                slot.parsed = True
-                try:
-                    parsed = _load(slot.text)
-                    slot.data = parsed.get(token) if isinstance(parsed, dict) else None
-                except yaml.YAMLError as e:
-                    logger.warning("index entry %s in %s is not valid YAML: %s", token, self.path, e)
-                    slot.data = None
+            if not slot.parsed and not self._parse_slot(token, slot):
+                # the fast split cut this entry wrongly (a hand-written multi-line
+                # string, say): read the whole file the slow, sure way
+                snap = self._parse_whole()
+                slot = snap.slots.get(token)
+                if slot is None:
+                    return None
             if slot.record is None and slot.data is not None:
                 try:
                     slot.record = Record.from_entry(token, slot.data)
@@ -445,6 +457,42 @@ class Index:
                     logger.warning("ignoring index entry in %s: %s", self.path, e)
                     slot.data = None
             return slot.record
+
+    @staticmethod
+    def _parse_slot(token: str, slot: _Slot) -> bool:
+        """Parse a slice; False when it is not exactly one mapping entry for ``token``."""
+        slot.parsed = True
+        try:
+            parsed = _load(slot.text)
+        except yaml.YAMLError:
+            return False
+        if not (isinstance(parsed, dict) and list(parsed) == [token]):
+            return False
+        slot.data = parsed[token]
+        return True
+
+    def _parse_whole(self) -> Snapshot:
+        """Parse the whole file with ``yaml.safe_load`` and make that the snapshot."""
+        data = self.backend.read()
+        sig = self.backend.stat()
+        snap = Snapshot(sig=sig if sig is not None and sig[1] == len(data) else None, tail=data[-_TAIL:])
+        _fallback(data.decode("utf-8", errors="replace"), snap)
+        self._snap = snap
+        return snap
+
+    def _verified(self, snap: Snapshot, tokens: list[str]) -> Snapshot:
+        """``snap``, or the whole-file parse if the slices about to be rewritten are
+        not sound (a slice that is not one entry, or a key that is not a token)."""
+        if snap.indent == 2 and all(is_token(t) for t in snap.slots):
+            if all(
+                self._parse_slot(t, snap.slots[t]) or False
+                for t in tokens
+                if t in snap.slots and not snap.slots[t].parsed
+            ) and all(snap.slots[t].data is not None for t in tokens if t in snap.slots):
+                return snap
+        if any(s.text is not None for s in snap.slots.values()):
+            return self._parse_whole()
+        return snap
 
     # -- writing ---------------------------------------------------------------
     def _compose(self, snap: Snapshot, replace: dict[str, str | None]) -> dict[str, _Slot]:
@@ -540,6 +588,7 @@ class Index:
                 else:  # someone else wrote too: re-read next time
                     snap.sig = None
                 return
+            snap = self._verified(snap, [record.token])
             self._publish(self._compose(snap, {record.token: block}))
 
     def delete(self, token: str) -> bool:
@@ -548,6 +597,7 @@ class Index:
             snap = self._refresh_for_write()
             if token not in snap.slots:
                 return False
+            snap = self._verified(snap, [token])
             self._publish(self._compose(snap, {token: None}))
             return True
 

@@ -15,6 +15,7 @@ version. Every version is kept unless retention (``keep``) says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -37,8 +38,8 @@ from .errors import (  # noqa: F401 (re-exported)
     PersistPathError,
     PersistWarning,
 )
-from .index import FsspecBackend, Index, LocalBackend, dump_block
-from .record import CATALOG_DIR, Record, is_token, new_version_id, plain
+from .index import FsspecBackend, Index, LocalBackend, dump_block, lease, local_lock
+from .record import CATALOG_DIR, Record, is_token, is_version_id, new_version_id, plain, version_time
 from .secrets import scrub
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,12 @@ def validate_keep(keep: Any) -> int | None:
 
 
 INCOMPLETE = ".incomplete"
+REFRESH_LOCK = ".refresh.lock"
+#: seconds a remote refresh lease lasts (and others wait for it) at most
+REFRESH_LEASE = 1800.0
+#: retention after a persist leaves versions replaced less than this many seconds ago,
+#: so that readers who were just handed them can finish (``intake.conf["persist_prune_grace"]``)
+PRUNE_GRACE = 10.0
 RECORD = "record.yaml"
 #: an unfinished version whose writer cannot be checked is removed after this long
 STALE_WRITE_SECONDS = 6 * 3600
@@ -524,6 +531,7 @@ class PersistStore:
         keep: int | None = None,
         older_than: Any = None,
         dry_run: bool = False,
+        grace: float = 0.0,
     ) -> list[VersionInfo]:
         """Remove old versions and their files; the newest version always stays.
 
@@ -538,6 +546,8 @@ class PersistStore:
             also remove versions older than this (seconds or ``timedelta``).
         dry_run
             only report what would be removed.
+        grace
+            leave versions that were replaced less than this many seconds ago.
 
         Returns
         -------
@@ -556,8 +566,11 @@ class PersistStore:
             drop = versions[:-n] if n else []
             if limit is not None:
                 drop += [v for v in versions if v.timestamp < limit and v not in drop]
+            replaced_at = {a.version: b.timestamp for a, b in zip(versions, versions[1:])}
             for v in drop:
                 if v.current or v is versions[-1]:
+                    continue
+                if grace and time.time() - replaced_at.get(v.version, 0) < grace:
                     continue
                 removed.append(v)
                 if not dry_run:
@@ -625,15 +638,42 @@ class PersistStore:
             )
             loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
             loc.fs.rm(loc.path_of(token, version, INCOMPLETE))
-            self._index().put(record)
         except BaseException:
-            loc.rm(token, version)
+            loc.rm(token, version)  # an unfinished version is never left to be served
             raise
+        # the version is complete from here on: a failure to publish leaves it on disk
+        # (listed by versions(), used by an index rebuild), never half-deleted
+        self._index().put(record)
         logger.info("persisted %s as %s/%s", record.original_name, token, version)
         if keep or config.persist_keep():
-            self.prune(token)
+            self.prune(token, grace=config.prune_grace(PRUNE_GRACE))
         self._gc_token(loc, token)
         return self.open(record)
+
+    @contextlib.contextmanager
+    def _source_lock(self, loc: Location, token: str) -> Iterator[None]:
+        """Held while one process refreshes one source, so that others wait for it."""
+        loc.fs.makedirs(loc.path_of(token), exist_ok=True)
+        if loc.local:
+            with local_lock(os.path.join(loc.root, token, REFRESH_LOCK)):
+                yield
+        else:
+            with lease(loc.fs, loc.path_of(token, REFRESH_LOCK), f"the refresh of {token}",
+                       ttl=REFRESH_LEASE, timeout=REFRESH_LEASE):
+                yield
+
+    def refresh_expired(self, token: str, original: Any = None) -> Any:
+        """Refresh ``token`` unless someone did while we waited; return the fresh copy.
+
+        One refresh per source at a time: concurrent callers (threads or
+        processes) wait for the one under way and then get its result.
+        """
+        loc = self._writable()
+        with self._source_lock(loc, token):
+            current = self.lookup(token)
+            if current is not None and not current.expired():
+                return self.open(current)
+            return self.refresh(token, original=original)
 
     def refresh(self, x: Any, original: Any = None) -> Any:
         """Re-persist now, with the same ttl, writer arguments and ``keep``; return the new copy.
@@ -674,30 +714,33 @@ class PersistStore:
 
     # -- leftovers of interrupted writes ---------------------------------------------
     def _abandoned(self, loc: Location, token: str, version: str) -> bool:
-        """True for a version folder whose writer died before finishing it."""
-        if loc.exists(token, version, RECORD):
+        """True only for a version folder whose writer is certainly gone.
+
+        Only folders named like the versions this package writes are considered.
+        A writer on this machine is gone when its process is; elsewhere, when
+        the version (its id says when it started) is over six hours old.
+        Unsure means no.
+        """
+        if not is_version_id(version) or loc.exists(token, version, RECORD):
             return False
         try:
             info = json.loads(loc.read_text(token, version, INCOMPLETE))
         except FileNotFoundError:
+            # the writer may have just finished (record written, then marker removed)
+            if loc.exists(token, version, RECORD):
+                return False
             info = {}
         except ValueError:
             info = {}
-        started = float(info.get("started") or 0)
-        if loc.local and info.get("host") == socket.gethostname() and info.get("pid"):
+        if info.get("host") == socket.gethostname() and info.get("pid"):
             try:
                 os.kill(int(info["pid"]), 0)
             except ProcessLookupError:
                 return True
-            except PermissionError:
+            except (PermissionError, OverflowError, ValueError):
                 return False
-            return time.time() - started > STALE_WRITE_SECONDS
-        if not started:
-            try:
-                started = float(loc.fs.modified(loc.path_of(token, version)).timestamp())
-            except Exception:
-                started = 0
-        return time.time() - started > STALE_WRITE_SECONDS
+            return False  # alive: never taken from a running writer
+        return time.time() - version_time(version) > STALE_WRITE_SECONDS
 
     def _gc_token(self, loc: Location, token: str) -> list[str]:
         current = self._record(token, quiet=True)

@@ -45,6 +45,12 @@ def new_version_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
+def version_time(version: str) -> float:
+    """When a version id made by :func:`new_version_id` was made (epoch seconds)."""
+    stamp = version.split("-", 1)[0]
+    return _dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=_dt.timezone.utc).timestamp()
+
+
 def is_version_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_VERSION_RE.match(value))
 

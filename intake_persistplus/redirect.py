@@ -44,14 +44,24 @@ class Deferred:
 
     def _pp_resolve(self) -> None:
         # one thread does the work; others wait for it, then find the object resolved
+        # The action works on the original source object, never on this one, and
+        # this object keeps its deferred class until the action is done, so every
+        # other thread's data call waits here and then finds the object resolved.
         with self.__dict__.get("_pp_lock") or _NO_LOCK:
-            action: Callable[[], Any] | None = self.__dict__.pop("_pp_action", None)
+            action: Callable[[], Any] | None = self.__dict__.get("_pp_action")
             if action is None:
                 return
-            self.__class__ = self._pp_base  # from here on, methods are the real ones
-            result = action()
+            try:
+                result = action()
+            except BaseException:
+                self.__dict__.pop("_pp_action", None)
+                self.__class__ = self._pp_base
+                raise
+            self.__dict__.pop("_pp_action", None)
             if result is not None and result is not self:
                 become(self, result)
+            else:
+                self.__class__ = self._pp_base
 
 
 def _rebuild(cls: type, state: Any) -> Any:
@@ -134,11 +144,8 @@ def _label(original: Any, token: str) -> str:
 
 def _refresh_action(stale: Any, original: Any, token: str) -> Callable[[], Any]:
     def action():
-        current = store.lookup(token)
-        if current is not None and not current.expired():
-            return store.open(current)  # another process refreshed it meanwhile
         try:
-            return store.refresh(token, original=original)
+            return store.refresh_expired(token, original=original)
         except Exception as e:
             warnings.warn(
                 f"refreshing the expired persisted copy of {_label(original, token)} failed "
@@ -169,6 +176,24 @@ def _first_persist_action(original: Any, spec: dict) -> Callable[[], Any]:
     return action
 
 
+_warned_paths: set = set()
+
+
+def _warn_unusable_store(e: BaseException) -> None:
+    """One PersistWarning per persist location that cannot be read."""
+    path = store.path
+    if path in _warned_paths:
+        return
+    _warned_paths.add(path)
+    warnings.warn(
+        f"the persist store at {path!r} cannot be used ({_describe_error(e)}); serving "
+        "original sources. Check INTAKE_PERSIST_PATH / intake.conf['persist_path'] "
+        "and the storage options",
+        PersistWarning,
+        stacklevel=4,
+    )
+
+
 def _tag(served: Any, original: Any) -> Any:
     """Give a served source the entry links of the original, so that calling it
     with new arguments goes back through the catalog entry."""
@@ -183,7 +208,11 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
     if mode == "never" or getattr(original, "container", None) == "catalog":
         return original
     spec = config.declared_persist(entry)
-    token, record = store.find(original)  # an empty store needs no token
+    try:
+        token, record = store.find(original)  # an empty store needs no token
+    except Exception as e:  # an unusable persist location must not break catalogs
+        _warn_unusable_store(e)
+        return original
     if record is None:
         if spec is not None and mode == "default":
             if token is None:

@@ -136,3 +136,32 @@ def test_a_rewrite_keeps_hand_written_entries_it_never_looked_at(tmp_path):
     doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
     assert sorted(doc["sources"]) == sorted([tok(1), tok(2), tok(3)])
     assert Index(LocalBackend(str(tmp_path))).get(tok(2)).original_name == "source2"
+
+
+@pytest.mark.parametrize("indent", [2, 4])
+def test_a_multi_line_string_that_looks_like_keys_is_read_right(tmp_path, indent):
+    """Continuation lines of a quoted string can sit at the key indent and end in ':'."""
+    rec, other = record(1), record(2)
+    pad = " " * indent
+    entry = yaml.safe_dump(rec.to_entry(), width=1 << 30).replace(
+        "description: ''", f"description: 'Notes:\n{pad}do not expire:\n{pad}{pad}keep forever'"
+    )
+    assert "Notes:" in entry
+    body = "".join(pad * 2 + line + "\n" for line in entry.splitlines())
+    other_body = "".join(pad * 2 + line + "\n" for line in yaml.safe_dump(other.to_entry()).splitlines())
+    text = f"metadata:\n{pad}version: 1\nsources:\n{pad}{rec.token}:\n{body}{pad}{other.token}:\n{other_body}"
+    expected = yaml.safe_load(text)["sources"][rec.token]["description"]
+    assert "do not expire" in expected
+    (tmp_path / "cat.yaml").write_text(text)
+
+    idx = Index(LocalBackend(str(tmp_path)))
+    assert sorted(idx.tokens()) == sorted([rec.token, other.token])
+    got = idx.get(rec.token)
+    assert got is not None and got.description == expected
+    idx.put(record(3))  # a rewrite keeps both, the string intact
+    doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
+    assert sorted(doc["sources"]) == sorted([rec.token, other.token, tok(3)])
+    assert doc["sources"][rec.token]["description"] == expected
+    idx.delete(other.token)
+    doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
+    assert doc["sources"][rec.token]["description"] == expected

@@ -378,3 +378,33 @@ def test_a_pending_source_pickles_as_the_plain_source(csv_catalog, persist_dir):
     clone = pickle.loads(pickle.dumps(source))
     assert type(clone) is PersistedParquetSource
     assert clone.read().shape == (200, 4)
+
+
+@pytest.mark.parametrize("path", ["foo://nowhere/store", "gs://bucket/store-needs-gcsfs"])
+def test_an_unusable_persist_path_never_breaks_catalog_access(csv_catalog, monkeypatch, path):
+    from intake_persistplus import redirect
+
+    redirect._warned_paths.discard(path)
+    monkeypatch.setitem(intake.conf, "persist_path", path)
+    cat = intake.open_catalog(str(csv_catalog))
+    with pytest.warns(PersistWarning, match="cannot be used"):
+        source = cat.csvsource
+    assert type(source) is CSVSource and source.read().shape == (200, 4)
+
+
+def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, persist_dir):
+    """Each thread gets its own source from the catalog; one refresh serves them all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    original.persist(ttl=0.5, keep=1)
+    time.sleep(0.6)
+
+    def read(_):
+        return cat.csvsource.to_dask().compute().shape
+
+    with ThreadPoolExecutor(8) as pool:
+        shapes = list(pool.map(read, range(8)))
+    assert shapes == [(200, 4)] * 8
+    assert len(store.versions(original)) == 2  # the expired one (within grace) and one refresh

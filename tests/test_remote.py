@@ -60,13 +60,13 @@ def test_s3_conditional_create_is_honoured(s3_bucket):
     """The remote lock rests on exclusive create; the endpoint must refuse a second one."""
     import s3fs
 
-    from intake_persistplus.index import FsspecBackend
+    from intake_persistplus.index import FsspecBackend, _create
 
     fs = s3fs.S3FileSystem()
     backend = FsspecBackend(fs, f"{s3_bucket}/x")
-    backend._create(f"{s3_bucket}/x/once", b"1")
+    _create(fs, f"{s3_bucket}/x/once", b"1")
     with pytest.raises(FileExistsError):
-        backend._create(f"{s3_bucket}/x/once", b"2")
+        _create(fs, f"{s3_bucket}/x/once", b"2")
     assert fs.cat_file(f"{s3_bucket}/x/once") == b"1"
     with backend.lock():
         assert fs.exists(f"{s3_bucket}/x/.cat.yaml.lock")

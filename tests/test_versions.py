@@ -71,6 +71,7 @@ def test_two_persists_in_the_same_second_do_not_collide(csv_catalog, persist_dir
 
 
 def test_keep_bounds_the_versions(csv_catalog, persist_dir, monkeypatch):
+    monkeypatch.setitem(intake.conf, "persist_prune_grace", 0)
     original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     for _ in range(4):
         original.persist(keep=2)
@@ -144,7 +145,8 @@ def test_stores_without_versions_still_load(csv_catalog, persist_dir):
     assert [v.current for v in fresh.versions(token)][-1] is True
 
 
-def test_keep_chosen_once_stays_in_force(csv_catalog, persist_dir):
+def test_keep_chosen_once_stays_in_force(csv_catalog, persist_dir, monkeypatch):
+    monkeypatch.setitem(intake.conf, "persist_prune_grace", 0)
     original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     original.persist(keep=2)
     for _ in range(3):
@@ -198,3 +200,14 @@ def test_repersisting_an_intake_07_entry_keeps_working(csv_catalog, persist_dir)
     assert store.record(original).driver == "persisted_parquet"
     assert (persist_dir / token / "part.0.parquet").exists()  # never deleted by gc
     assert cat.csvsource.read().shape == (200, 4)
+
+
+def test_retention_leaves_just_replaced_versions_for_their_readers(csv_catalog, persist_dir):
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    original.persist(keep=1)
+    handed_out = cat.csvsource  # a reader holds this version...
+    original.persist()  # ...when it is replaced
+    assert handed_out.read().shape == (200, 4)  # still readable within the grace period
+    assert len(store.versions(original)) == 2
+    assert len(store.prune(original)) == 1  # an explicit prune has no grace
