@@ -57,16 +57,28 @@ def is_persisted_source(source: Any) -> bool:
 
 
 def _source_state(source: Any) -> dict:
-    """``{cls, args, kwargs}`` of how ``source`` was made, YAML-safe."""
+    """``{cls, args, kwargs}`` of how ``source`` was made, YAML-safe, credentials removed.
+
+    Positional arguments keep their positions; each is scrubbed under its
+    parameter name, so a positional ``storage_options`` loses its secrets too.
+    """
+    import inspect
+
     from intake.utils import classname
 
-    return scrub(
-        {
-            "cls": classname(source),
-            "args": plain(list(getattr(source, "_captured_init_args", ()))),
-            "kwargs": plain(dict(getattr(source, "_captured_init_kwargs", {}))),
-        }
-    )
+    args = plain(list(getattr(source, "_captured_init_args", ())))
+    try:
+        names = [p for p in inspect.signature(type(source).__init__).parameters if p != "self"]
+    except (TypeError, ValueError):
+        names = []
+    named = {n: a for n, a in zip(names, args)}
+    clean = scrub(named)
+    args = [clean.get(n, a) if n in named else scrub(a) for n, a in zip(names + [None] * len(args), args)]
+    return {
+        "cls": classname(source),
+        "args": args,
+        "kwargs": scrub(plain(dict(getattr(source, "_captured_init_kwargs", {})))),
+    }
 
 
 def _registered_class(clsname: str) -> Any:

@@ -2,7 +2,9 @@
 
 Anything under a ``storage_options`` mapping (at any depth) whose key names a
 credential is dropped before a record, an index entry or an exported catalog
-entry is written.
+entry is written; so are ``user:password@`` in URLs and the query parameters
+of signed URLs. Positional arguments are matched to their parameter names
+first, so a positional ``storage_options`` is scrubbed too.
 Sources that need those credentials are refreshed through their catalog entry,
 which supplies them again at refresh time.
 """
@@ -16,14 +18,40 @@ from typing import Any
 #: a key that is, or ends in, one of these words, or contains one of the compounds
 CREDENTIAL_KEY = re.compile(
     r"(^|[_\-])(key|secret|token|password|passwd|pwd|credentials?|passphrase|"
-    r"connection[_\-]?string|sas|signature|auth|authorization|cookie)$"
+    r"connection[_\-]?string|sas|sig|signature|auth|authorization|cookies?|credential)$"
     r"|secret|access[_\-]?key|session[_\-]?token|private[_\-]?key|account[_\-]?key|api[_\-]?key",
     re.I,
 )
 
 
+#: query parameters of signed URLs (S3, GCS, Azure SAS) that grant access
+_SIGNED_QUERY = re.compile(r"^(x-amz-|x-goog-)|^(sig|signature)$", re.I)
+#: the other parameters of an Azure SAS, dropped along with its ``sig``
+_SAS_QUERY = re.compile(r"^(sv|ss|srt|sr|sp|se|st|spr|si|sdd|skoid|sktid|skt|ske|sks|skv)$", re.I)
+_USERINFO = re.compile(r"^([a-zA-Z][\w+.\-]*://)[^/@\s]*@")
+
+
 def is_credential_key(key: Any) -> bool:
     return isinstance(key, str) and bool(CREDENTIAL_KEY.search(key))
+
+
+def scrub_url(text: str) -> str:
+    """``text`` without user:password in a URL or access-granting query parameters."""
+    if "://" not in text:
+        return text
+    text = _USERINFO.sub(r"\1", text)
+    if "?" in text:
+        from urllib.parse import parse_qsl, urlencode
+
+        base, _, query = text.partition("?")
+        pairs = parse_qsl(query, keep_blank_values=True)
+        sas = any(k.lower() == "sig" for k, _ in pairs)
+        kept = [
+            (k, v) for k, v in pairs
+            if not (is_credential_key(k) or _SIGNED_QUERY.search(k) or (sas and _SAS_QUERY.search(k)))
+        ]
+        text = base + ("?" + urlencode(kept) if kept else "")
+    return text
 
 
 def _drop_credentials(value: Any) -> Any:
@@ -36,17 +64,20 @@ def _drop_credentials(value: Any) -> Any:
 
 def scrub(value: Any) -> Any:
     """A copy of ``value`` in which every ``storage_options`` mapping, at any depth,
-    has lost its credential keys (at any depth below it)."""
+    has lost its credential keys (at any depth below it), and every URL its
+    user:password and signed-URL query parameters."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if k == "storage_options" or (isinstance(k, str) and k.endswith("storage_options")):
-                out[k] = _drop_credentials(v)
+                out[k] = scrub(_drop_credentials(v))
             else:
                 out[k] = scrub(v)
         return out
     if isinstance(value, list):
         return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return scrub_url(value)
     return value
 
 

@@ -398,8 +398,8 @@ def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, persist_d
 
     cat = intake.open_catalog(str(csv_catalog))
     original = cat.csvsource(persist_mode="never")
-    original.persist(ttl=0.5, keep=1)
-    time.sleep(0.6)
+    original.persist(ttl=1, keep=1)
+    time.sleep(1.1)
 
     def read(_):
         return cat.csvsource.to_dask().compute().shape

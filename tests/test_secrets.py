@@ -67,3 +67,32 @@ def test_no_credential_reaches_the_store_and_refresh_still_works(s3_bucket, s3_e
         assert not any(secret.encode() in b for b in blobs), secret
     recorded = store.record(cat.remote(persist_mode="never")).original_source["kwargs"]["storage_options"]
     assert recorded == {"endpoint_url": s3_env["FSSPEC_S3_ENDPOINT_URL"]}
+
+
+def test_urls_lose_passwords_and_signatures():
+    from intake_persistplus.secrets import scrub_url
+
+    assert scrub_url("https://alice:pw@example.com/x.csv") == "https://example.com/x.csv"
+    assert scrub_url("s3://bucket/key.csv") == "s3://bucket/key.csv"
+    signed = "https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=c&versionId=3"
+    assert scrub_url(signed) == "https://b.s3.amazonaws.com/k?versionId=3"
+    assert scrub_url("https://acct.blob.core.windows.net/c/f?sv=1&sig=SECRET&se=2") == (
+        "https://acct.blob.core.windows.net/c/f"
+    )
+    assert scrub({"urlpath": "https://u:p@h/x", "cookies": {"session": "s"}}) == {"urlpath": "https://h/x", "cookies": {"session": "s"}}
+    assert scrub({"storage_options": {"client_kwargs": {"cookies": {"a": 1}}, "headers": {"Cookie": "c", "Accept": "x"}}}) == {
+        "storage_options": {"client_kwargs": {}, "headers": {"Accept": "x"}}
+    }
+
+
+def test_positional_storage_options_are_scrubbed(tmp_path, persist_dir):
+    from intake.source.csv import CSVSource
+
+    (tmp_path / "t.csv").write_text(make_frame(5).to_csv(index=False))
+    source = CSVSource(str(tmp_path / "t.csv"), {"key": SECRETS[0], "secret": SECRETS[1]})
+    from intake_persistplus.persist_store import _source_state
+
+    state = _source_state(source)
+    assert state["args"][0] == str(tmp_path / "t.csv")
+    assert state["args"][1] == {}
+    assert SECRETS[0] not in repr(state) and SECRETS[1] not in repr(state)
