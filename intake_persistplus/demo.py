@@ -13,7 +13,6 @@ from collections.abc import Callable
 from importlib import resources
 from typing import TextIO
 
-
 MARKER = ".intake-persist-demo"
 
 

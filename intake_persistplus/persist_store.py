@@ -39,7 +39,15 @@ from .errors import (  # noqa: F401 (re-exported)
     PersistWarning,
 )
 from .index import FsspecBackend, Index, LocalBackend, dump_block, lease, local_lock
-from .record import CATALOG_DIR, Record, is_token, is_version_id, new_version_id, plain, version_time
+from .record import (
+    CATALOG_DIR,
+    Record,
+    is_token,
+    is_version_id,
+    new_version_id,
+    plain,
+    version_time,
+)
 from .secrets import scrub
 
 logger = logging.getLogger(__name__)
@@ -71,9 +79,9 @@ def _source_state(source: Any) -> dict:
         names = [p for p in inspect.signature(type(source).__init__).parameters if p != "self"]
     except (TypeError, ValueError):
         names = []
-    named = {n: a for n, a in zip(names, args)}
-    clean = scrub(named)
-    args = [clean.get(n, a) if n in named else scrub(a) for n, a in zip(names + [None] * len(args), args)]
+    for i, value in enumerate(args):
+        name = names[i] if i < len(names) else None
+        args[i] = scrub({name: value})[name] if name else scrub(value)
     return {
         "cls": classname(source),
         "args": args,
@@ -578,7 +586,7 @@ class PersistStore:
             drop = versions[:-n] if n else []
             if limit is not None:
                 drop += [v for v in versions if v.timestamp < limit and v not in drop]
-            replaced_at = {a.version: b.timestamp for a, b in zip(versions, versions[1:])}
+            replaced_at = {a.version: b.timestamp for a, b in zip(versions, versions[1:], strict=False)}
             for v in drop:
                 if v.current or v is versions[-1]:
                     continue
