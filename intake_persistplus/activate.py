@@ -150,7 +150,7 @@ def _entry_call(self, persist: Any = None, **kwargs: Any) -> Any:
     if not hasattr(source, "__dict__"):
         return source
     source._pp_call = dict(kwargs)
-    if version is not None:
+    if version is not None and call_mode != "never":  # never wins over a pinned version
         from .persist_store import store
         from .redirect import _tag
 

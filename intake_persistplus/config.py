@@ -101,15 +101,21 @@ def resolve_mode(call_mode: Any, entry: Any) -> str:
     """The persist mode for one access to a catalog entry.
 
     Highest precedence first: the call's ``persist_mode=`` (or ``persist=``),
-    ``open_catalog(..., persist_mode=...)`` when given explicitly, the
-    entry's YAML ``metadata: {persist_mode: ...}``, the catalog YAML's
-    top-level ``metadata: {persist_mode: ...}``, ``intake.conf["persist_mode"]``,
-    then ``"default"``.
+    ``open_catalog(..., persist_mode=...)`` when given explicitly (for a
+    nested catalog: on it or on any catalog it is nested in), the entry's YAML
+    ``metadata: {persist_mode: ...}``, the catalog YAML's top-level
+    ``metadata: {persist_mode: ...}`` (the entry's catalog first, then the
+    ones it is nested in), ``intake.conf["persist_mode"]``, then ``"default"``.
     """
     if call_mode is not None:
         return validate_mode(call_mode, "the call's persist_mode")
+    # the entry's catalog, then the catalogs it is nested in, nearest first
+    cats: list = []
     cat = getattr(entry, "_catalog", None)
-    if cat is not None:
+    while cat is not None and all(cat is not c for c in cats) and len(cats) < 32:
+        cats.append(cat)
+        cat = getattr(cat, "cat", None)
+    for cat in cats:
         if "persist_mode" in (getattr(cat, "_captured_init_kwargs", None) or {}):
             return validate_mode(cat.pmode, "open_catalog(persist_mode=...)")
     mode = _mode_from_metadata(
@@ -117,7 +123,7 @@ def resolve_mode(call_mode: Any, entry: Any) -> str:
     )
     if mode:
         return mode
-    if cat is not None:
+    for cat in cats:
         mode = _mode_from_metadata(
             getattr(cat, "metadata", None), f"the metadata of catalog {getattr(cat, 'name', '?')!r}"
         )

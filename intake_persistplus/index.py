@@ -226,6 +226,12 @@ class LocalBackend:
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # the new file is on disk before it replaces the old
+            try:  # keep the mode a team may have given the index (group-writable, say)
+                os.chmod(tmp, os.stat(self.path).st_mode & 0o7777)
+            except FileNotFoundError:
+                pass
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -108,3 +108,46 @@ class SlowFrameSource(DataSource):
 
     def _close(self):
         pass
+
+
+class FilteredCSVSource(DataSource):
+    """``dd.read_csv(path).query(expr)``: a range index that does not restart at 0."""
+
+    container = "dataframe"
+    name = "filtered_csv"
+    version = "0.1"
+
+    def __init__(self, urlpath, expr, blocksize=None, metadata=None):
+        super().__init__(metadata=metadata)
+        self.urlpath, self.expr, self.blocksize = urlpath, expr, blocksize
+
+    def to_dask(self):
+        import dask.dataframe as dd
+
+        return dd.read_csv(self.urlpath, blocksize=self.blocksize).query(self.expr)
+
+    def read(self):
+        return self.to_dask().compute()
+
+    def _get_schema(self):
+        return Schema(dtype=None, shape=None, npartitions=1, extra_metadata={})
+
+    def _close(self):
+        pass
+
+
+class ComplexFrameSource(DataSource):
+    """A column parquet cannot hold (complex numbers)."""
+
+    container = "dataframe"
+    name = "complex_frame"
+    version = "0.1"
+
+    def read(self):
+        return pd.DataFrame({"ok": [1, 2], "z": np.array([1 + 2j, 3 - 1j])})
+
+    def _get_schema(self):
+        return Schema(dtype=None, shape=(2, 2), npartitions=1, extra_metadata={})
+
+    def _close(self):
+        pass

@@ -171,3 +171,22 @@ def test_python_unsupported_object_is_refused(tmp_path, persist_dir):
     with pytest.raises(UnsupportedObjectError, match="numpy.ndarray"):
         encode({"a": np.arange(3)})
     assert isinstance(UnsupportedObjectError("x"), TypeError)
+
+
+def test_xarray_with_irregular_chunks_from_several_files(tmp_path, persist_dir):
+    import pandas as pd
+
+    for month, days in [(1, 31), (2, 28), (3, 31)]:
+        time_ = pd.date_range(f"2026-{month:02d}-01", periods=days, freq="D")
+        xr.Dataset({"v": (("time",), np.arange(days, dtype="int16"))}, coords={"time": time_}).to_netcdf(
+            tmp_path / f"m{month}.nc", engine="scipy"
+        )
+    path = write_catalog(
+        tmp_path,
+        {"months": {"driver": "netcdf", "args": {"urlpath": "{{ CATALOG_DIR }}m*.nc", "combine": "by_coords"}}},
+    )
+    original = intake.open_catalog(str(path)).months(persist_mode="never")
+    assert original.to_dask().chunks["time"] == (31, 28, 31)
+    persisted = original.persist()
+    xr.testing.assert_identical(persisted.read(), original.read())
+    xr.testing.assert_identical(persisted.to_dask().compute(), original.to_dask().compute())

@@ -138,3 +138,29 @@ def test_discover_after_reading_the_copy(csv_catalog, persist_dir):
     persisted.read()
     persisted.to_dask()
     assert persisted.discover()["shape"] == (200, 4)
+
+
+@pytest.mark.parametrize("blocksize", [None, 2000])
+def test_a_filtered_range_index_is_kept(tmp_path, persist_dir, blocksize):
+    make_frame(300).to_csv(tmp_path / "t.csv", index=False)
+    path = write_catalog(
+        tmp_path,
+        {"f": {"driver": "tests.sources.FilteredCSVSource",
+               "args": {"urlpath": str(tmp_path / "t.csv"), "expr": "id > 6", "blocksize": blocksize}}},
+    )
+    original = intake.open_catalog(str(path)).f(persist_mode="never")
+    assert original.to_dask().compute().index[0] == 7
+    persisted = original.persist()
+    assert_paths_equal(original, persisted)
+    assert persisted.read().index[0] == 7
+
+
+def test_a_column_parquet_cannot_hold_is_named(tmp_path, persist_dir):
+    from intake_persistplus import store
+
+    path = write_catalog(tmp_path, {"c": {"driver": "tests.sources.ComplexFrameSource"}})
+    original = intake.open_catalog(str(path)).c(persist_mode="never")
+    with pytest.raises(TypeError, match=r"'z' \(complex128\).*astype\(str\)"):
+        original.persist()
+    assert len(store) == 0
+    assert not [p for p in persist_dir.rglob("*.parquet")]

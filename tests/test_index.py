@@ -165,3 +165,10 @@ def test_a_multi_line_string_that_looks_like_keys_is_read_right(tmp_path, indent
     idx.delete(other.token)
     doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
     assert doc["sources"][rec.token]["description"] == expected
+
+
+def test_a_rewrite_keeps_the_file_mode(index):
+    index.put(record(1))
+    os.chmod(index.path, 0o664)
+    index.put(record(1, ttl=3))  # a replacement: rewritten by rename
+    assert os.stat(index.path).st_mode & 0o777 == 0o664

@@ -408,3 +408,26 @@ def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, persist_d
         shapes = list(pool.map(read, range(8)))
     assert shapes == [(200, 4)] * 8
     assert len(store.versions(original)) == 2  # the expired one (within grace) and one refresh
+
+
+def test_mode_of_a_nested_catalog_follows_its_parents(csv_catalog, persist_dir, tmp_path):
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(
+        "metadata: {version: 1}\nsources:\n  child:\n    driver: yaml_file_cat\n"
+        f"    args: {{path: '{csv_catalog}'}}\n"
+    )
+    intake.open_catalog(str(csv_catalog)).csvsource.persist()
+    assert type(intake.open_catalog(str(parent)).child.csvsource) is PersistedParquetSource
+    never = intake.open_catalog(str(parent), persist_mode="never")
+    assert type(never.child.csvsource) is CSVSource
+    parent.write_text(parent.read_text().replace("metadata: {version: 1}", "metadata: {version: 1, persist_mode: never}"))
+    assert type(intake.open_catalog(str(parent)).child.csvsource) is CSVSource
+
+
+def test_never_wins_over_a_pinned_version(csv_catalog, persist_dir):
+    cat = intake.open_catalog(str(csv_catalog))
+    version = cat.csvsource.persist().metadata["persist_version"]
+    pinned = cat.csvsource(persist_version=version)
+    assert pinned.is_persisted
+    assert type(pinned(persist_mode="never")) is CSVSource
+    assert type(cat.csvsource(persist_version=version, persist_mode="never")) is CSVSource

@@ -105,18 +105,54 @@ def _pandas_metadata(meta: Any, preserve_index: bool) -> bytes:
     return schema.metadata[b"pandas"]
 
 
-def _write_part(df: Any, fs: Any, path: str, preserve_index: bool, pandas_md: bytes | None, kw: dict) -> int:
+def _fresh_range(index: Any) -> bool:
+    import pandas as pd
+
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.name is None
+        and index.start == 0
+        and index.step == 1
+    )
+
+
+def _unwritable_columns(df: Any) -> list[str]:
+    import pyarrow as pa
+
+    bad = []
+    for col in df.columns:
+        try:
+            pa.Table.from_pandas(df[[col]], preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError):
+            bad.append(f"{col!r} ({df[col].dtype})")
+    return bad
+
+
+def _write_part(
+    df: Any, fs: Any, path: str, preserve_index: bool, pandas_md: bytes | None, kw: dict
+) -> bool:
+    """Write one partition; return whether its index was a fresh 0..n-1 range."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df, preserve_index=preserve_index)
+    fresh = _fresh_range(df.index)
+    if not preserve_index and not fresh:
+        return False  # the caller writes every partition again, with the index
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=preserve_index)
+    except (pa.ArrowException, TypeError, ValueError) as e:
+        bad = _unwritable_columns(df) or ["(the index)"]
+        raise TypeError(
+            f"column(s) {', '.join(bad)} cannot be written to parquet ({e}); convert them "
+            "(e.g. .astype(str)) in the source, or register a persister for this container"
+        ) from e
     if pandas_md is not None:
         md = dict(table.schema.metadata or {})
         md[b"pandas"] = pandas_md
         table = table.replace_schema_metadata(md)
     with fs.open(path, "wb") as f:
         pq.write_table(table, f, **kw)
-    return len(df)
+    return fresh
 
 
 class DataFramePersister:
@@ -157,11 +193,7 @@ class DataFramePersister:
             raise TypeError(
                 f"a dataframe source's read() returned {type(df).__name__}, not a pandas DataFrame"
             )
-        idx = df.index
-        preserve = not (
-            isinstance(idx, pd.RangeIndex) and idx.name is None and idx.start == 0 and idx.step == 1
-        )
-        _write_part(df, fs, f"{root}/part.00000.parquet", preserve, None, kwargs)
+        _write_part(df, fs, f"{root}/part.00000.parquet", not _fresh_range(df.index), None, kwargs)
 
     @staticmethod
     def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> None:
@@ -177,9 +209,19 @@ class DataFramePersister:
         write = dask.delayed(_write_part, pure=False)
         parts = ddf.to_delayed()
         width = max(5, len(str(len(parts) - 1)))
-        tasks = [
-            write(part, fs, f"{root}/part.{i:0{width}d}.parquet", preserve, pandas_md, kwargs)
-            for i, part in enumerate(parts)
-        ]
-        compute(*tasks)
+
+        def run(preserve: bool, pandas_md: bytes | None) -> tuple:
+            return compute(*[
+                write(part, fs, f"{root}/part.{i:0{width}d}.parquet", preserve, pandas_md, kwargs)
+                for i, part in enumerate(parts)
+            ])
+
+        fresh = run(preserve, pandas_md)
+        if not preserve and not all(fresh):
+            # a range index that does not restart at 0 in every partition (a filtered
+            # read_csv, say) is data: only in that rare case is the source read twice
+            logger.info("partition indexes are not fresh ranges; writing them too")
+            for path in fs.ls(root, detail=False):
+                fs.rm(path)
+            run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
 

@@ -40,6 +40,13 @@ class XarrayPersister:
             raise TypeError(
                 f"an xarray source gave {type(data).__name__}, not an xarray Dataset"
             )
+        irregular = {
+            dim: max(sizes)
+            for dim, sizes in (data.chunks or {}).items()
+            if len(set(sizes[:-1])) > 1 or (len(sizes) > 1 and sizes[-1] > sizes[0])
+        }
+        if irregular:  # zarr needs equal chunks (the last may be smaller)
+            data = data.chunk(irregular)
         for var in data.variables.values():
             # object (string) variables must be in memory to pick a storable dtype;
             # loading them here says so instead of warning about it
