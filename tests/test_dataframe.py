@@ -164,3 +164,15 @@ def test_a_column_parquet_cannot_hold_is_named(tmp_path, persist_dir):
         original.persist()
     assert len(store) == 0
     assert not [p for p in persist_dir.rglob("*.parquet")]
+
+
+def test_known_divisions_are_known_again(tmp_path, persist_dir):
+    path = write_catalog(
+        tmp_path,
+        {"rich": {"driver": "tests.sources.DaskFrameSource", "args": {"n": 60, "npartitions": 3}}},
+    )
+    original = intake.open_catalog(str(path)).rich(persist_mode="never")
+    persisted = original.persist()
+    assert original.to_dask().known_divisions
+    assert persisted.to_dask().divisions == original.to_dask().divisions
+    pd.testing.assert_frame_equal(persisted.read(), original.read())

@@ -179,11 +179,13 @@ class DataFramePersister:
         fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))
         fs.makedirs(root, exist_ok=True)
         data, lazy = lazy_or_eager(source)
+        args = {"urlpath": path, "engine": "pyarrow"}
         if lazy and hasattr(data, "to_delayed"):
-            self._write_dask(source, data, fs, root, kwargs)
+            if self._write_dask(source, data, fs, root, kwargs):
+                args["calculate_divisions"] = True
         else:
             self._write_frame(data if not lazy else source.read(), fs, root, kwargs)
-        return DRIVER, {"urlpath": path, "engine": "pyarrow"}
+        return DRIVER, args
 
     @staticmethod
     def _write_frame(df: Any, fs: Any, root: str, kwargs: dict) -> None:
@@ -196,7 +198,8 @@ class DataFramePersister:
         _write_part(df, fs, f"{root}/part.00000.parquet", not _fresh_range(df.index), None, kwargs)
 
     @staticmethod
-    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> None:
+    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> bool:
+        """Write every partition; True when the index and known divisions were kept."""
         import dask
 
         preserve = not _default_index(ddf)
@@ -224,4 +227,6 @@ class DataFramePersister:
             for path in fs.ls(root, detail=False):
                 fs.rm(path)
             run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
+            return False
+        return preserve and bool(ddf.known_divisions)
 

@@ -15,9 +15,29 @@ from intake_parquet.source import ParquetSource
 
 
 class PersistedParquetSource(ParquetSource):
-    """A dataframe persisted by intake-persistplus: a folder of parquet files."""
+    """A dataframe persisted by intake-persistplus: a folder of parquet files.
+
+    ``calculate_divisions=True`` (recorded when the original's ``to_dask()`` had
+    known divisions) makes ``to_dask()`` compute them again from the files'
+    statistics; ``read()`` is unaffected.
+    """
 
     name = "persisted_parquet"
+
+    def __init__(self, urlpath, metadata=None, storage_options=None, calculate_divisions=False, **kwargs):
+        super().__init__(urlpath, metadata=metadata, storage_options=storage_options, **kwargs)
+        self._calculate_divisions = bool(calculate_divisions)
+
+    def to_dask(self):
+        import dask.dataframe as dd
+
+        self._df = dd.read_parquet(
+            self._urlpath,
+            storage_options=self._storage_options,
+            calculate_divisions=self._calculate_divisions,
+            **self._kwargs,
+        )
+        return self._df
 
     def _get_schema(self):
         import fsspec
