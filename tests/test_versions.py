@@ -154,48 +154,37 @@ def test_keep_chosen_once_stays_in_force(csv_catalog, persist_dir, monkeypatch):
     assert len(store.versions(original)) == 2 and store.record(original).keep == 2
 
 
-def test_an_intake_07_store_is_served(csv_catalog, persist_dir):
-    """0.7 wrote class paths as drivers and the data straight into <root>/<token>/."""
+def write_07_store(original, persist_dir):
+    """What intake 0.7 left: a class path as driver, data straight in <root>/<token>/."""
     import dask.base
     import yaml
 
-    cat = intake.open_catalog(str(csv_catalog))
-    original = cat.csvsource(persist_mode="never")
-    token = dask.base.tokenize(original)
-    (persist_dir / token).mkdir(parents=True)
-    original.read().to_parquet(persist_dir / token / "part.0.parquet")
-    doc = {
-        "sources": {
-            token: {
-                "driver": "intake_parquet.source.ParquetSource",
-                "args": {"urlpath": str(persist_dir / token), "engine": "pyarrow"},
-                "description": "",
-                "metadata": {"original_tok": token, "original_name": "csvsource", "ttl": None,
-                             "timestamp": time.time() - 100, "persist_kwargs": {}},
-            }
-        }
-    }
-    (persist_dir / "cat.yaml").write_text(yaml.safe_dump(doc))
-    source = cat.csvsource
-    assert source.is_persisted and type(source).__name__ == "ParquetSource"
-    assert source.read().shape == (200, 4)
-
-
-def test_repersisting_an_intake_07_entry_keeps_working(csv_catalog, persist_dir):
-    import dask.base
-    import yaml
-
-    cat = intake.open_catalog(str(csv_catalog))
-    original = cat.csvsource(persist_mode="never")
     token = dask.base.tokenize(original)
     (persist_dir / token).mkdir(parents=True)
     original.read().to_parquet(persist_dir / token / "part.0.parquet")
     doc = {"sources": {token: {
         "driver": "intake_parquet.source.ParquetSource",
         "args": {"urlpath": str(persist_dir / token), "engine": "pyarrow"},
-        "metadata": {"original_tok": token, "ttl": None, "timestamp": time.time() - 100},
+        "description": "",
+        "metadata": {"original_tok": token, "original_name": original.name, "ttl": None,
+                     "timestamp": time.time() - 100, "persist_kwargs": {}},
     }}}
     (persist_dir / "cat.yaml").write_text(yaml.safe_dump(doc))
+    return token
+
+
+def test_an_intake_07_store_is_served(csv_catalog, persist_dir):
+    cat = intake.open_catalog(str(csv_catalog))
+    write_07_store(cat.csvsource(persist_mode="never"), persist_dir)
+    source = cat.csvsource
+    assert source.is_persisted and type(source).__name__ == "ParquetSource"
+    assert source.read().shape == (200, 4)
+
+
+def test_repersisting_an_intake_07_entry_keeps_working(csv_catalog, persist_dir):
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    token = write_07_store(original, persist_dir)
     original.persist()
     assert store.record(original).driver == "persisted_parquet"
     assert (persist_dir / token / "part.0.parquet").exists()  # never deleted by gc
