@@ -117,7 +117,12 @@ def _has_been_persisted(self) -> bool:
     """True for an original source that has a copy in the persist store."""
     from .persist_store import is_persisted_source, store
 
-    return not is_persisted_source(self) and store.find(self)[1] is not None
+    if is_persisted_source(self):
+        return False
+    try:
+        return store.find(self)[1] is not None
+    except Exception:  # an unusable store has nothing (catalog access warns about it)
+        return False
 
 
 # -- catalog access ---------------------------------------------------------------
@@ -139,7 +144,7 @@ def _call_mode(kwargs: dict, persist: Any = None) -> str | None:
 
 
 def _entry_call(self, persist: Any = None, **kwargs: Any) -> Any:
-    from .config import resolve_mode
+    from .config import PersistSettingError, resolve_mode
     from .redirect import redirect
 
     call_mode = _call_mode(kwargs, persist)
@@ -157,7 +162,17 @@ def _entry_call(self, persist: Any = None, **kwargs: Any) -> Any:
         pinned = _tag(store.open_version(source, str(version)), source)
         pinned._pp_call = dict(kwargs, persist_version=version)
         return pinned
-    return redirect(source, self, resolve_mode(call_mode, self))
+    try:
+        return redirect(source, self, resolve_mode(call_mode, self))
+    except PersistSettingError as e:
+        if call_mode is not None:
+            raise  # the caller's own value: say so at once
+        # a bad value in the catalog or configuration: raised when data is asked for,
+        # so that a call's persist_mode= (which intake applies on a second build) can
+        # still get past it
+        from .redirect import deferred, raise_on_use
+
+        return deferred(source, raise_on_use(e))
 
 
 def original_from_entry(entry: Any, **kwargs: Any) -> Any:

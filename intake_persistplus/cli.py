@@ -130,6 +130,24 @@ class _Missing:
     original_name = None
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 1")
+    return value
+
+
+def label(rec) -> str:
+    """An entry's name, with the user parameters it was made with."""
+    name = rec.original_name or "-"
+    if rec.parameters:
+        name += "(" + ", ".join(f"{k}={v!r}" for k, v in rec.parameters.items()) + ")"
+    return name
+
+
 def entry_row(token: str, now: float, with_size: bool = True) -> dict | None:
     store = _store()
     rec = store.lookup(token)
@@ -143,6 +161,7 @@ def entry_row(token: str, now: float, with_size: bool = True) -> dict | None:
     return {
         "token": token,
         "name": rec.original_name,
+        "parameters": rec.parameters,
         "container": rec.container,
         "timestamp": rec.timestamp,
         "time": dt.datetime.fromtimestamp(rec.timestamp, dt.timezone.utc).isoformat(),
@@ -163,11 +182,15 @@ def cmd_list(args) -> int:
     if args.json:
         emit_json(rows)
         return 0
+    if not rows:
+        print(f"no persisted entries in {_store().path}")
+        return 0
+    store = _store()
     table(
         [
             {
                 "token": r["token"],
-                "name": r["name"] or "-",
+                "name": label(store.lookup(r["token"])),
                 "container": r["container"],
                 "size": human_size(r["size"]),
                 "age": human_seconds(r["age"]),
@@ -245,7 +268,7 @@ def _selected(args) -> list[str]:
         return [t for t in store if (r := store.lookup(t)) is not None and r.expired(now)]
     if not args.entries:
         raise CLIError("say what to refresh: TOKEN or NAME..., --expired or --all")
-    return [resolve(e) for e in args.entries]
+    return list(dict.fromkeys(resolve(e) for e in args.entries))
 
 
 def cmd_refresh(args) -> int:
@@ -275,7 +298,7 @@ def cmd_refresh(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    tokens = [resolve(e) for e in args.entries]
+    tokens = list(dict.fromkeys(resolve(e) for e in args.entries))
     for token in tokens:
         _store().remove(token, delfiles=not args.keep_files)
         print(f"removed {token}")
@@ -288,7 +311,8 @@ def cmd_clear(args) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise CLIError(f"clear would remove {n} entries from {store.path}; add --yes to confirm")
-        answer = input(f"Remove all {n} persisted entries and their data from {store.path}? [y/N] ")
+        what = "the 1 persisted entry and its" if n == 1 else f"all {n} persisted entries and their"
+        answer = input(f"Remove {what} data from {store.path}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed")
             return 1
@@ -328,8 +352,13 @@ def cmd_du(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from .export import ExportLocationError
+
     source = _store()[resolve(args.entry)]
-    text = source.export(args.path, overwrite=args.overwrite)
+    try:
+        text = source.export(args.path, overwrite=args.overwrite)
+    except ExportLocationError:
+        raise CLIError(f"{args.path!r} is not empty; choose another path or add --overwrite") from None
     sys.stdout.write(text)
     return 0
 
@@ -354,6 +383,11 @@ def cmd_persist(args) -> int:
     if args.entry not in cat:
         raise CLIError(f"catalog {args.catalog!r} has no entry {args.entry!r} (it has: {', '.join(cat)})")
     params = _parse_params(args.param or [])
+    known = [p["name"] for p in cat[args.entry].describe().get("user_parameters", [])] if params else []
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        has = ", ".join(known) if known else "none"
+        raise CLIError(f"entry {args.entry!r} has no parameter {', '.join(map(repr, unknown))} (it has: {has})")
     source = cat[args.entry](persist_mode="never", **params)
     persisted = source.persist(ttl=args.ttl, keep=args.keep)
     md = persisted.metadata
@@ -422,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p = add("prune", cmd_prune, "remove old versions (the newest always stays)", [js])
     p.add_argument("entry", nargs="?", metavar="TOKEN|NAME", help="one entry (default: all)")
-    p.add_argument("--keep", type=int, metavar="N", help="keep the N newest versions")
+    p.add_argument("--keep", type=positive_int, metavar="N", help="keep the N newest versions")
     p.add_argument("--older-than", type=parse_duration, metavar="AGE", help="remove versions older than AGE (90, 15m, 2h, 7d)")
     p.add_argument("--dry-run", action="store_true", help="only show what would be removed")
     add("du", cmd_du, "disk usage per entry and in total", [js])
@@ -434,11 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("catalog", metavar="CATALOG", help="catalog file or URL")
     p.add_argument("entry", metavar="ENTRY")
     p.add_argument("--ttl", type=float, metavar="SECONDS", help="seconds the copy stays fresh")
-    p.add_argument("--keep", type=int, metavar="N", help="versions to keep")
+    p.add_argument("--keep", type=positive_int, metavar="N", help="versions to keep")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="user parameter of the entry")
     add("gc", cmd_gc, "remove what interrupted persists left behind")
     p = add("demo", cmd_demo, "persist a bundled example and show the effect (the README's main job)")
-    p.add_argument("--folder", default="demo-output", help="scratch folder (emptied first)")
+    p.add_argument("--folder", default="demo-output", help="scratch folder: new, empty, or made by an earlier demo (then emptied)")
     p.add_argument("--rows", type=int, default=600_000, help="rows of the example CSV")
     return parser
 

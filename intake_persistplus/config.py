@@ -17,11 +17,15 @@ MODES = ("always", "default", "never")
 DEFAULT_MODE = "default"
 
 
-class InvalidPersistModeError(ValueError):
+class PersistSettingError(ValueError):
+    """A persistence setting (mode, ttl, ``persist:`` block) that cannot be used."""
+
+
+class InvalidPersistModeError(PersistSettingError):
     """A ``persist_mode`` that is not one of ``always``, ``default``, ``never``."""
 
 
-class InvalidTTLError(ValueError):
+class InvalidTTLError(PersistSettingError):
     """A ``ttl`` that is not ``None`` or a finite number of seconds >= 0."""
 
 
@@ -149,12 +153,15 @@ def declared_persist(entry: Any) -> dict | None:
     if spec in (False, None):
         return None
     if not isinstance(spec, dict):
-        raise ValueError(
+        raise PersistSettingError(
             f"metadata.persist of entry {getattr(entry, 'name', '?')!r} is {spec!r}: "
             "give a mapping such as {ttl: 3600} (writer keyword arguments may follow), or true"
         )
     spec = dict(spec)
-    spec["ttl"] = validate_ttl(spec.get("ttl"))
+    try:
+        spec["ttl"] = validate_ttl(spec.get("ttl"))
+    except InvalidTTLError as e:
+        raise InvalidTTLError(f"metadata.persist of entry {getattr(entry, 'name', '?')!r}: {e}") from None
     return spec
 
 

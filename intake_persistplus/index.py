@@ -240,7 +240,7 @@ class LocalBackend:
 
     def keep_aside(self) -> str:
         """Move a damaged index out of the way; return where it went."""
-        aside = f"{self.path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        aside = _aside_name(self.path)
         os.replace(self.path, aside)
         return aside
 
@@ -289,7 +289,7 @@ class FsspecBackend:
         self.fs.invalidate_cache(self.path)
 
     def keep_aside(self) -> str:
-        aside = f"{self.path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        aside = _aside_name(self.path)
         self.fs.pipe_file(aside, self.fs.cat_file(self.path))
         return aside
 
@@ -298,6 +298,10 @@ class FsspecBackend:
         """An exclusive lease on the index (see :func:`lease`)."""
         with self._thread_lock, lease(self.fs, f"{self.root}/{LOCK_NAME}", "the persist index"):
             yield
+
+
+def _aside_name(path: str) -> str:
+    return f"{path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def _create(fs, path: str, data: bytes) -> None:
@@ -452,7 +456,11 @@ class Index:
             if not slot.parsed and not self._parse_slot(token, slot):
                 # the fast split cut this entry wrongly (a hand-written multi-line
                 # string, say): read the whole file the slow, sure way
-                snap = self._parse_whole()
+                try:
+                    snap = self._parse_whole()
+                except CorruptIndexError as e:  # this entry itself is broken: skip it
+                    logger.warning("index entry %s in %s cannot be read: %s", token, self.path, e)
+                    return None
                 slot = snap.slots.get(token)
                 if slot is None:
                     return None
@@ -497,7 +505,10 @@ class Index:
             ) and all(snap.slots[t].data is not None for t in tokens if t in snap.slots):
                 return snap
         if any(s.text is not None for s in snap.slots.values()):
-            return self._parse_whole()
+            try:
+                return self._parse_whole()
+            except CorruptIndexError as e:
+                return self._rebuild_now(e)
         return snap
 
     # -- writing ---------------------------------------------------------------
@@ -557,20 +568,24 @@ class Index:
         try:
             return self._refresh()
         except CorruptIndexError as e:
-            if self.rebuild is None:
-                raise CorruptIndexError(
-                    f"{e}; refusing to write over it (fix or remove {self.path})"
-                ) from None
-            records = self.rebuild()
-            aside = self.backend.keep_aside()
-            self._publish({r.token: _Slot(text=dump_block(r.token, r.to_entry())) for r in records})
-            warnings.warn(
-                f"{e}; rebuilt it from {len(records)} version record(s) in the store "
-                f"(the damaged file was kept as {aside})",
-                PersistWarning,
-                stacklevel=4,
-            )
-            return self._snap
+            return self._rebuild_now(e)
+
+    def _rebuild_now(self, e: CorruptIndexError) -> Snapshot:
+        """Replace a damaged index with one rebuilt from the store's version records."""
+        if self.rebuild is None:
+            raise CorruptIndexError(
+                f"{e}; refusing to write over it (fix or remove {self.path})"
+            ) from None
+        records = self.rebuild()
+        aside = self.backend.keep_aside()
+        self._publish({r.token: _Slot(text=dump_block(r.token, r.to_entry())) for r in records})
+        warnings.warn(
+            f"{e}; rebuilt it from {len(records)} version record(s) in the store "
+            f"(the damaged file was kept as {aside})",
+            PersistWarning,
+            stacklevel=4,
+        )
+        return self._snap
 
     def put(self, record: Record) -> None:
         """Add or replace the entry for ``record.token``."""

@@ -147,7 +147,14 @@ def _epoch(at: Any) -> float:
         return _dt.datetime(at.year, at.month, at.day).timestamp()
     if isinstance(at, (int, float)) and not isinstance(at, bool):
         return float(at)
-    raise TypeError(f"at={at!r}: give a datetime or epoch seconds")
+    if isinstance(at, str):
+        try:
+            return _epoch(_dt.datetime.fromisoformat(at))
+        except ValueError:
+            pass
+    raise TypeError(
+        f"at={at!r}: give a datetime, a date, an ISO 8601 string or epoch seconds"
+    )
 
 
 def _seconds(delta: Any, name: str) -> float:
@@ -171,9 +178,10 @@ INCOMPLETE = ".incomplete"
 REFRESH_LOCK = ".refresh.lock"
 #: seconds a remote refresh lease lasts (and others wait for it) at most
 REFRESH_LEASE = 1800.0
-#: retention after a persist leaves versions replaced less than this many seconds ago,
-#: so that readers who were just handed them can finish (``intake.conf["persist_prune_grace"]``)
-PRUNE_GRACE = 10.0
+#: retention after a persist may leave versions replaced less than this many seconds
+#: ago, for readers who were just handed them (``intake.conf["persist_prune_grace"]``;
+#: by default ``keep`` means exactly that)
+PRUNE_GRACE = 0.0
 RECORD = "record.yaml"
 #: an unfinished version whose writer cannot be checked is removed after this long
 STALE_WRITE_SECONDS = 6 * 3600
@@ -284,14 +292,17 @@ class PersistStore:
             return idx
 
     def _writable(self) -> Location:
-        loc = self._loc()
         try:
+            loc = self._loc()
             loc.fs.makedirs(loc.root, exist_ok=True)
             self._index().ensure()
-        except OSError as e:
+        except CorruptIndexError:
+            raise
+        except Exception as e:  # OSError, or ImportError/ValueError for an unusable URL
+            reason = getattr(e, "strerror", None) or f"{type(e).__name__}: {e}"
             raise PersistPathError(
-                f"cannot use persist path {loc.url!r} ({getattr(e, 'strerror', None) or e}); set "
-                "INTAKE_PERSIST_PATH or intake.conf['persist_path'] to a location you can write"
+                f"cannot use persist path {self.path!r} ({reason}); set INTAKE_PERSIST_PATH "
+                "or intake.conf['persist_path'] to a location you can write"
             ) from e
         return loc
 
@@ -527,10 +538,15 @@ class PersistStore:
         """The version that was current at ``at`` (a datetime or epoch seconds)."""
         when = _epoch(at)
         token = self.get_tok(source_or_token)
-        older = [v for v in self.versions(token) if v.timestamp <= when]
+        versions = self.versions(token)
+        older = [v for v in versions if v.timestamp <= when]
         if not older:
+            first = (
+                f"; the first was written at {_dt.datetime.fromtimestamp(versions[0].timestamp).isoformat()}"
+                if versions else ""
+            )
             raise NotPersistedError(
-                f"no version of {token} existed at {_dt.datetime.fromtimestamp(when).isoformat()}"
+                f"no version of {token} existed at {_dt.datetime.fromtimestamp(when).isoformat()}{first}"
             )
         return older[-1]
 
@@ -610,13 +626,16 @@ class PersistStore:
 
         ttl = config.validate_ttl(ttl)
         keep = validate_keep(keep)
-        config.persist_keep()  # a bad setting is reported before anything is written
+        config.persist_keep()  # bad settings are reported before anything is written
+        config.prune_grace(PRUNE_GRACE)
         _check_recordable(kwargs)
         if is_persisted_source(source):
+            name = source.metadata.get("original_name") or "<entry>"
             raise AlreadyPersistedError(
-                f"{getattr(source, 'name', source)!r} is already a persisted source; to "
-                "re-persist, call store.refresh(source), or persist the original: "
-                "cat.<entry>(persist_mode='never').persist()"
+                f"this is already the persisted copy of {name!r} (token "
+                f"{source.metadata['original_tok']}); to write a new version, call "
+                f"store.refresh(source), or persist the original: "
+                f"cat.{name}(persist_mode='never').persist()"
             )
         persister = get_persister(getattr(source, "container", None))
         if hasattr(persister, "check_kwargs"):
@@ -654,12 +673,16 @@ class PersistStore:
                 persist_kwargs=scrub(plain(dict(kwargs))),
                 version=version,
                 keep=keep,
+                parameters=scrub(plain(dict(source.__dict__.get("_pp_call") or {}))),
                 description=f"persisted copy of {getattr(source, 'name', None) or token}",
             )
             loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
             loc.fs.rm(loc.path_of(token, version, INCOMPLETE))
         except BaseException:
             loc.rm(token, version)  # an unfinished version is never left to be served
+            with contextlib.suppress(Exception):
+                if not loc.fs.ls(loc.path_of(token), detail=False):
+                    loc.rm(token)  # nor an empty folder for a source never persisted
             raise
         # the version is complete from here on: a failure to publish leaves it on disk
         # (listed by versions(), used by an index rebuild), never half-deleted
@@ -693,17 +716,22 @@ class PersistStore:
             current = self.lookup(token)
             if current is not None and not current.expired():
                 return self.open(current)
-            return self.refresh(token, original=original)
+            return self._refresh(token, original)
 
     def refresh(self, x: Any, original: Any = None) -> Any:
         """Re-persist now, with the same ttl, writer arguments and ``keep``; return the new copy.
 
         ``original`` is the source to read from; by default it is recreated with
-        :meth:`backtrack`.
+        :meth:`backtrack`. Refreshes of one source never run at the same time.
         """
+        token = self.get_tok(x)
+        with self._source_lock(self._writable(), token):
+            return self._refresh(token, original)
+
+    def _refresh(self, token: str, original: Any) -> Any:
         from .containers import get_persister
 
-        record = self.record(x)
+        record = self.record(token)
         if original is None:
             original = self.backtrack(record.token)
         persister = get_persister(record.container or original.container)

@@ -103,6 +103,8 @@ class Record:
         the version id, also the name of its folder in the store.
     keep:
         how many versions of this source to keep (``None``: all).
+    parameters:
+        the user parameters of the catalog access that made the original.
     dependencies:
         tokens of persisted sources this one was made from (pipelines).
     """
@@ -120,6 +122,7 @@ class Record:
     persist_kwargs: dict
     version: str
     keep: int | None = None
+    parameters: dict = field(default_factory=dict)
     description: str = ""
     dependencies: list = field(default_factory=list)
 
@@ -144,6 +147,7 @@ class Record:
             "persist_kwargs": self.persist_kwargs,
             "persist_version": self.version,
             "persist_keep": self.keep,
+            "original_parameters": self.parameters,
             "dependencies": self.dependencies,
         }
 
@@ -214,6 +218,7 @@ class Record:
             persist_kwargs=_dict("persist_kwargs"),
             version=version,
             keep=keep,
+            parameters=_dict("original_parameters"),
             description=str(entry.get("description") or ""),
             dependencies=[d for d in deps if is_token(d)] if isinstance(deps, list) else [],
         )

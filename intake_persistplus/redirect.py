@@ -51,12 +51,7 @@ class Deferred:
             action: Callable[[], Any] | None = self.__dict__.get("_pp_action")
             if action is None:
                 return
-            try:
-                result = action()
-            except BaseException:
-                self.__dict__.pop("_pp_action", None)
-                self.__class__ = self._pp_base
-                raise
+            result = action()  # if it raises, the work stays pending: tried again next time
             self.__dict__.pop("_pp_action", None)
             if result is not None and result is not self:
                 become(self, result)
@@ -154,6 +149,15 @@ def _refresh_action(stale: Any, original: Any, token: str) -> Callable[[], Any]:
                 stacklevel=4,
             )
             return None
+
+    return action
+
+
+def raise_on_use(error: BaseException) -> Callable[[], Any]:
+    """An action that reports a setting error each time data is asked for."""
+
+    def action():
+        raise error
 
     return action
 

@@ -35,9 +35,16 @@ def is_credential_key(key: Any) -> bool:
     return isinstance(key, str) and bool(CREDENTIAL_KEY.search(key))
 
 
+_URL = re.compile(r"^[a-zA-Z][\w+.\-]*://\S+$")
+
+
 def scrub_url(text: str) -> str:
-    """``text`` without user:password in a URL or access-granting query parameters."""
-    if "://" not in text:
+    """``text`` without user:password in a URL or access-granting query parameters.
+
+    Only a string that is a URL (a scheme, ``://``, no spaces) is touched, and
+    its query only when a parameter is dropped.
+    """
+    if "://" not in text or not _URL.match(text):
         return text
     text = _USERINFO.sub(r"\1", text)
     if "?" in text:
@@ -50,7 +57,8 @@ def scrub_url(text: str) -> str:
             (k, v) for k, v in pairs
             if not (is_credential_key(k) or _SIGNED_QUERY.search(k) or (sas and _SAS_QUERY.search(k)))
         ]
-        text = base + ("?" + urlencode(kept) if kept else "")
+        if len(kept) != len(pairs):
+            text = base + ("?" + urlencode(kept) if kept else "")
     return text
 
 

@@ -120,7 +120,7 @@ def test_persist_and_export(csv_catalog, persist_dir, tmp_path):
         (["persist", "no-such-catalog.yaml", "x"], "no-such-catalog.yaml"),
         (["persist", "CATALOG", "missing"], "has no entry 'missing'"),
         (["persist", "CATALOG", "csvsource", "--ttl", "-5"], "ttl=-5.0"),
-        (["prune", "--keep", "0"], "keep=0"),
+        (["persist", "CATALOG", "csvsource", "-p", "yaer=2023"], "has no parameter 'yaer'"),
     ],
 )
 def test_errors_are_one_line_without_traceback(csv_catalog, persist_dir, args, message):
@@ -162,3 +162,26 @@ def test_gc_removes_leftovers_of_a_dead_writer(filled, persist_dir):
     (dead / ".incomplete").write_text(json.dumps({"pid": 999999999, "host": os.uname().nodename, "started": time.time()}))
     out = cli("gc", store_dir=persist_dir).stdout
     assert "removed 1" in out and not dead.exists()
+
+
+def test_prune_keep_must_be_positive(persist_dir):
+    proc = cli("prune", "--keep", "0", store_dir=persist_dir, check=False)
+    assert proc.returncode == 2 and "whole number >= 1" in proc.stderr
+
+
+def test_list_shows_user_parameters_and_an_empty_store_says_where(tmp_path, persist_dir):
+    out = cli("list", store_dir=persist_dir).stdout
+    assert f"no persisted entries in {persist_dir}" in out
+    make_frame(10).to_csv(tmp_path / "small.csv", index=False)
+    make_frame(20).to_csv(tmp_path / "large.csv", index=False)
+    (tmp_path / "p.yaml").write_text(
+        "metadata: {version: 1}\nsources:\n  table:\n    driver: csv\n"
+        "    parameters: {size: {description: which, type: str, default: small}}\n"
+        "    args: {urlpath: '{{ CATALOG_DIR }}/{{ size }}.csv'}\n"
+    )
+    cli("persist", str(tmp_path / "p.yaml"), "table", "-p", "size=large", store_dir=persist_dir)
+    cli("persist", str(tmp_path / "p.yaml"), "table", store_dir=persist_dir)
+    out = cli("list", store_dir=persist_dir).stdout
+    assert "table(size='large')" in out and "\n" in out
+    doc = json.loads(cli("list", "--json", store_dir=persist_dir).stdout)
+    assert sorted(str(d["parameters"]) for d in doc) == ["{'size': 'large'}", "{}"]

@@ -238,7 +238,10 @@ def test_invalid_mode_is_a_value_error_wherever_given(tmp_path, persist_dir, mon
         elif where == "legacy":
             cat.t(persist=bad)
         else:
-            _ = cat.t
+            source = cat.t  # a bad value in the catalog or conf: reported on use
+            source.read()
+    if where in ("entry", "catalog", "conf"):  # and a call's own mode still gets past it
+        assert type(intake.open_catalog(str(path)).t(persist_mode="never")) is CSVSource
 
 
 # -- declarative persistence -------------------------------------------------------------
@@ -302,8 +305,13 @@ def test_declared_persist_with_bad_writer_kwargs_serves_the_original(tmp_path, p
 def test_declared_persist_with_bad_ttl_is_a_value_error(tmp_path, persist_dir):
     path = _declared(tmp_path, {"ttl": "soon"})
     cat = intake.open_catalog(str(path))
+    source = cat.t
+    with pytest.raises(ValueError, match="entry 't'.*ttl='soon'"):
+        source.read()
     with pytest.raises(ValueError, match="ttl='soon'"):
-        _ = cat.t
+        source.to_dask()  # still reported: nothing was persisted or hidden
+    assert type(cat.t(persist_mode="never")) is CSVSource
+    assert cat.t(persist_mode="never").read().shape == (200, 4)
 
 
 # -- across processes and failures -----------------------------------------------------------
@@ -398,7 +406,7 @@ def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, persist_d
 
     cat = intake.open_catalog(str(csv_catalog))
     original = cat.csvsource(persist_mode="never")
-    original.persist(ttl=1, keep=1)
+    original.persist(ttl=1)
     time.sleep(1.1)
 
     def read(_):
@@ -407,7 +415,7 @@ def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, persist_d
     with ThreadPoolExecutor(8) as pool:
         shapes = list(pool.map(read, range(8)))
     assert shapes == [(200, 4)] * 8
-    assert len(store.versions(original)) == 2  # the expired one (within grace) and one refresh
+    assert len(store.versions(original)) == 2  # the expired one and a single refresh
 
 
 def test_mode_of_a_nested_catalog_follows_its_parents(csv_catalog, persist_dir, tmp_path):

@@ -57,7 +57,7 @@ def test_writer_kwargs_reach_the_parquet_writer(csv_catalog, persist_dir):
 def test_persisting_a_persisted_source_is_refused(csv_catalog, persist_dir):
     cat = intake.open_catalog(str(csv_catalog))
     persisted = cat.csvsource.persist()
-    with pytest.raises(ValueError, match="already a persisted source"):
+    with pytest.raises(ValueError, match=r"already the persisted copy of .csvsource.*cat.csvsource\(persist_mode=.never.\).persist\(\)"):
         persisted.persist()
     assert isinstance(persisted, ParquetSource)
     assert isinstance(AlreadyPersistedError("x"), ValueError)

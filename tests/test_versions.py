@@ -191,7 +191,10 @@ def test_repersisting_an_intake_07_entry_keeps_working(csv_catalog, persist_dir)
     assert cat.csvsource.read().shape == (200, 4)
 
 
-def test_retention_leaves_just_replaced_versions_for_their_readers(csv_catalog, persist_dir):
+def test_retention_grace_leaves_just_replaced_versions_for_their_readers(
+    csv_catalog, persist_dir, monkeypatch
+):
+    monkeypatch.setitem(intake.conf, "persist_prune_grace", 30)
     cat = intake.open_catalog(str(csv_catalog))
     original = cat.csvsource(persist_mode="never")
     original.persist(keep=1)
@@ -200,3 +203,14 @@ def test_retention_leaves_just_replaced_versions_for_their_readers(csv_catalog, 
     assert handed_out.read().shape == (200, 4)  # still readable within the grace period
     assert len(store.versions(original)) == 2
     assert len(store.prune(original)) == 1  # an explicit prune has no grace
+
+
+def test_get_persisted_at_accepts_iso_strings(csv_catalog, persist_dir):
+    original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
+    original.persist()
+    later = dt.datetime.fromtimestamp(time.time() + 60).isoformat()
+    assert original.get_persisted(at=later).is_persisted
+    with pytest.raises(KeyError, match="the first was written at"):
+        original.get_persisted(at="2000-01-01")
+    with pytest.raises(TypeError, match="ISO 8601"):
+        original.get_persisted(at="yesterday")

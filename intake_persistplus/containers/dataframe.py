@@ -167,7 +167,7 @@ class DataFramePersister:
         if unknown:
             raise TypeError(
                 f"unknown parquet writer argument(s) {', '.join(map(repr, unknown))} for a "
-                "dataframe persist; accepted are pyarrow.parquet.write_table's, e.g. "
+                "dataframe; accepted are pyarrow.parquet.write_table's, e.g. "
                 "compression, row_group_size, use_dictionary"
             )
         return kwargs
