@@ -43,7 +43,6 @@ class Deferred:
     _pp_base: type
 
     def _pp_resolve(self) -> None:
-        # one thread does the work; others wait for it, then find the object resolved
         # The action works on the original source object, never on this one, and
         # this object keeps its deferred class until the action is done, so every
         # other thread's data call waits here and then finds the object resolved.
@@ -137,7 +136,7 @@ def _label(original: Any, token: str) -> str:
     return f"{getattr(original, 'name', None) or 'source'!r} ({token})"
 
 
-def _refresh_action(stale: Any, original: Any, token: str) -> Callable[[], Any]:
+def _refresh_action(original: Any, token: str) -> Callable[[], Any]:
     def action():
         try:
             return store.refresh_expired(token, original=original)
@@ -219,10 +218,6 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
         return original
     if record is None:
         if spec is not None and mode == "default":
-            if token is None:
-                from .persist_store import tokenize
-
-                token = tokenize(original)
             return _tag(deferred(original, _first_persist_action(original, spec)), original)
         return original
     try:
@@ -238,7 +233,7 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
     persisted = _tag(persisted, original)
     if mode == "always" or not record.expired():
         return persisted
-    return deferred(persisted, _refresh_action(persisted, original, token))
+    return deferred(persisted, _refresh_action(original, token))
 
 
 def _deferred_persist(self, *args, **kwargs):
