@@ -172,3 +172,17 @@ def test_a_rewrite_keeps_the_file_mode(index):
     os.chmod(index.path, 0o664)
     index.put(record(1, ttl=3))  # a replacement: rewritten by rename
     assert os.stat(index.path).st_mode & 0o777 == 0o664
+
+
+def test_one_broken_entry_does_not_hide_the_others(tmp_path):
+    good, bad = record(1), record(2)
+    text = HEADER + "sources:\n"
+    from intake_persistplus.index import dump_block
+
+    text += dump_block(good.token, good.to_entry())
+    text += f"  {bad.token}:\n    driver: 'unclosed\n    args: [\n"
+    (tmp_path / "cat.yaml").write_text(text)
+    idx = Index(LocalBackend(str(tmp_path)))
+    assert idx.get(good.token).original_name == "source1"
+    assert idx.get(bad.token) is None  # skipped, logged; no exception
+    assert idx.get(good.token).original_name == "source1"
