@@ -24,8 +24,6 @@ from typing import Any
 
 _state: dict[str, Any] = {"active": False, "originals": {}}
 
-SOURCE_API = ("persist", "get_persisted", "export", "is_persisted", "has_been_persisted")
-
 
 # -- the source API -------------------------------------------------------------
 def persist(self, ttl: float | None = None, keep: int | None = None, **kwargs: Any) -> Any:

@@ -124,7 +124,6 @@ class Snapshot:
     slots: dict[str, _Slot] = field(default_factory=dict)
     appendable: bool = False  # the file ends inside a canonical ``sources:`` block
     indent: int = 2
-    has_sources_header: bool = False
 
 
 def _split(text: str, snap: Snapshot) -> bool:
@@ -136,7 +135,6 @@ def _split(text: str, snap: Snapshot) -> bool:
     """
     if _EMPTY_TAIL_RE.search("\n" + text[-200:]) and text.count("\nsources:") + text.startswith("sources:") == 1:
         snap.appendable = False
-        snap.has_sources_header = False
         return True
     m = _SOURCES_RE.search(text)
     if m is None:
@@ -148,7 +146,6 @@ def _split(text: str, snap: Snapshot) -> bool:
         return False
     first = _FIRST_KEY_RE.search(body)
     if first is None:  # "sources:" with nothing below it is null
-        snap.has_sources_header = True
         snap.appendable = False
         return True
     k = len(first.group(1))
@@ -165,7 +162,6 @@ def _split(text: str, snap: Snapshot) -> bool:
         token = km.group(1) or km.group(2) or km.group(3).strip()
         slots[token] = _Slot(text=body[starts[i] : starts[i + 1]])
     snap.indent = k
-    snap.has_sources_header = True
     snap.appendable = k == 2 and text.endswith("\n")
     return True
 
@@ -552,7 +548,7 @@ class Index:
             text = HEADER + "sources: {}\n"
         data = text.encode("utf-8")
         self.backend.replace(data)
-        snap = Snapshot(slots=slots, indent=2, has_sources_header=bool(slots), appendable=bool(slots))
+        snap = Snapshot(slots=slots, indent=2, appendable=bool(slots))
         sig = self.backend.stat()
         if sig is not None and sig[1] == len(data):
             snap.sig = sig

@@ -87,8 +87,3 @@ def scrub(value: Any) -> Any:
     if isinstance(value, str):
         return scrub_url(value)
     return value
-
-
-def has_credentials(value: Any) -> bool:
-    """True if ``scrub`` would remove something."""
-    return scrub(value) != value
