@@ -72,7 +72,8 @@ class _Probe:
 
         from intake_persistplus import persist_store as ps
         from intake_persistplus.containers import dataframe
-        from intake_persistplus.index import FsspecBackend, Index, LocalBackend
+        from intake_persistplus.index import Index
+        from intake_persistplus.layout import LocalLocation, Location
 
         probe = self
         plain_call = s3fs.S3FileSystem._call_s3
@@ -104,18 +105,18 @@ class _Probe:
             setattr(owner, attr, wrapped)
 
         phase(ps.PersistStore, "_writable", "prepare store (makedirs, index exists)")
-        phase(ps.Location, "write_text", "marker + record.yaml")
+        phase(Location, "write_text", "marker + record.yaml")
         phase(dataframe.DataFramePersister, "write", "data (parquet files)")
         phase(Index, "put", "index update (lock, read, rewrite)")
-        phase(ps.PersistStore, "_gc_token", "gc of the token folder")
+        phase(ps.PersistStore, "_collect", "gc of the token folder")
         phase(ps.PersistStore, "open", "open the persisted source")
 
-        for backend in (FsspecBackend, LocalBackend):
+        for backend in (Location, LocalLocation):
 
             @contextlib.contextmanager
-            def timed_lock(self, _plain=backend.lock):
+            def timed_lock(self, *args, _plain=backend.lock, **kwargs):
                 t0 = time.perf_counter()
-                with _plain(self):
+                with _plain(self, *args, **kwargs):
                     probe.phases["  index lock: acquire"] += time.perf_counter() - t0
                     try:
                         yield

@@ -16,17 +16,39 @@ __version__ = "0.1.0"
 _lazy = {
     "PersistStore": "intake_persistplus.persist_store",
     "store": "intake_persistplus.persist_store",
-    "PersistWarning": "intake_persistplus.errors",
-    "NotPersistedError": "intake_persistplus.errors",
-    "PersistPathError": "intake_persistplus.errors",
-    "AlreadyPersistedError": "intake_persistplus.errors",
-    "CorruptIndexError": "intake_persistplus.errors",
+    "VersionInfo": "intake_persistplus.versions",
+    "Record": "intake_persistplus.record",
     "register_container": "intake_persistplus.containers",
-    "NoPersisterError": "intake_persistplus.containers",
-    "InvalidTTLError": "intake_persistplus.config",
-    "InvalidPersistModeError": "intake_persistplus.config",
+    "unregister_container": "intake_persistplus.containers",
     "persist_path": "intake_persistplus.config",
+    "activate": "intake_persistplus.activate",
+    "deactivate": "intake_persistplus.activate",
 }
+_lazy.update(
+    dict.fromkeys(
+        [
+            "AlreadyPersistedError",
+            "CorruptIndexError",
+            "ExportLocationError",
+            "IndexFormatError",
+            "IndexLockTimeout",
+            "InvalidPersistModeError",
+            "InvalidRecordError",
+            "InvalidTimeError",
+            "InvalidTTLError",
+            "NoPersisterError",
+            "NotPersistedError",
+            "PersistError",
+            "PersistIndexError",
+            "PersistPathError",
+            "PersistSettingError",
+            "PersistWarning",
+            "UnrecordableArgumentError",
+            "UnsupportedObjectError",
+        ],
+        "intake_persistplus.errors",
+    )
+)
 
 __all__ = sorted(_lazy) + ["__version__"]
 

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .config import parse_duration, positive_int
+
 PROG = "intake-persist"
 
 
@@ -46,22 +48,18 @@ def human_seconds(s: float | None) -> str:
     return f"{sign}{s:.0f}s"
 
 
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``15m``, ``2h`` or ``7d``."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    text = text.strip().lower()
-    try:
-        if text and text[-1] in units:
-            value = float(text[:-1]) * units[text[-1]]
-        else:
-            value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: give seconds or a number with s, m, h, d or w"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration cannot be negative")
-    return value
+def _argument(validator):
+    """An argparse type from a :mod:`config` validator."""
+    from .errors import PersistSettingError
+
+    def convert(text: str):
+        try:
+            return validator(text)
+        except PersistSettingError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = validator.__name__
+    return convert
 
 
 def table(rows: Sequence[dict], columns: Sequence[str], out=None) -> None:
@@ -108,7 +106,7 @@ def _store():
 
 def resolve(ident: str) -> str:
     """A token from a token, a unique token prefix, or an original source name."""
-    from .record import is_token
+    from .layout import is_token
 
     store = _store()
     tokens = list(store)
@@ -130,16 +128,6 @@ class _Missing:
     original_name = None
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 1")
-    return value
-
-
 def label(rec) -> str:
     """An entry's name, with the user parameters it was made with."""
     name = rec.original_name or "-"
@@ -148,24 +136,17 @@ def label(rec) -> str:
     return name
 
 
-def entry_row(token: str, now: float, with_size: bool = True) -> dict | None:
-    store = _store()
-    rec = store.lookup(token)
-    if rec is None:
-        return None
-    age = now - rec.timestamp
+def entry_row(rec, now: float, size: int | None = None) -> dict:
+    """What ``list`` and ``info`` show of one entry."""
     expires_in = None if rec.ttl is None else rec.timestamp + rec.ttl - now
-    size = None
-    if with_size:
-        size = sum(v.size for v in store.versions(token))
     return {
-        "token": token,
+        "token": rec.token,
         "name": rec.original_name,
         "parameters": rec.parameters,
         "container": rec.container,
         "timestamp": rec.timestamp,
         "time": dt.datetime.fromtimestamp(rec.timestamp, dt.timezone.utc).isoformat(),
-        "age": age,
+        "age": now - rec.timestamp,
         "ttl": rec.ttl,
         "expires_in": expires_in,
         "expired": rec.expired(now),
@@ -176,21 +157,24 @@ def entry_row(token: str, now: float, with_size: bool = True) -> dict | None:
 
 # -- commands ----------------------------------------------------------------------
 def cmd_list(args) -> int:
+    store = _store()
     now = time.time()
-    rows = [r for r in (entry_row(t, now) for t in _store()) if r is not None]
-    rows.sort(key=lambda r: (r["name"] or "", r["timestamp"]))
+    sizes = store.du()["entries"]  # one pass over the store's folders
+    found = [(rec, entry_row(rec, now, sizes.get(t, 0)))
+             for t in store if (rec := store.lookup(t)) is not None]
+    found.sort(key=lambda pair: (pair[1]["name"] or "", pair[1]["timestamp"]))
+    rows = [row for _, row in found]
     if args.json:
         emit_json(rows)
         return 0
     if not rows:
-        print(f"no persisted entries in {_store().path}")
+        print(f"no persisted entries in {store.path}")
         return 0
-    store = _store()
     table(
         [
             {
                 "token": r["token"],
-                "name": label(store.lookup(r["token"])),
+                "name": label(rec),
                 "container": r["container"],
                 "size": human_size(r["size"]),
                 "age": human_seconds(r["age"]),
@@ -198,7 +182,7 @@ def cmd_list(args) -> int:
                 "expires in": "never" if r["expires_in"] is None else human_seconds(r["expires_in"]),
                 "state": "expired" if r["expired"] else "fresh",
             }
-            for r in rows
+            for rec, r in found
         ],
         ["token", "name", "container", "size", "age", "ttl", "expires in", "state"],
     )
@@ -209,7 +193,8 @@ def cmd_info(args) -> int:
     store = _store()
     token = resolve(args.entry)
     rec = store.record(token)
-    info = entry_row(token, time.time())
+    versions = store.versions(token)
+    info = entry_row(rec, time.time(), sum(v.size for v in versions))
     info.update(
         driver=rec.driver,
         args=rec.args,
@@ -218,7 +203,7 @@ def cmd_info(args) -> int:
         keep=rec.keep,
         original_source=rec.original_source,
         original_metadata=rec.original_metadata,
-        versions=len(store.versions(token)),
+        versions=len(versions),
         dependencies=rec.dependencies,
     )
     if args.json:
@@ -352,7 +337,7 @@ def cmd_du(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import ExportLocationError
+    from .errors import ExportLocationError
 
     source = _store()[resolve(args.entry)]
     try:
@@ -456,8 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p = add("prune", cmd_prune, "remove old versions (the newest always stays)", [js])
     p.add_argument("entry", nargs="?", metavar="TOKEN|NAME", help="one entry (default: all)")
-    p.add_argument("--keep", type=positive_int, metavar="N", help="keep the N newest versions")
-    p.add_argument("--older-than", type=parse_duration, metavar="AGE", help="remove versions older than AGE (90, 15m, 2h, 7d)")
+    p.add_argument("--keep", type=_argument(positive_int), metavar="N", help="keep the N newest versions")
+    p.add_argument("--older-than", type=_argument(parse_duration), metavar="AGE", help="remove versions older than AGE (90, 15m, 2h, 7d)")
     p.add_argument("--dry-run", action="store_true", help="only show what would be removed")
     add("du", cmd_du, "disk usage per entry and in total", [js])
     p = add("export", cmd_export, "copy an entry's data to PATH and print a catalog entry for it")
@@ -468,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("catalog", metavar="CATALOG", help="catalog file or URL")
     p.add_argument("entry", metavar="ENTRY")
     p.add_argument("--ttl", type=float, metavar="SECONDS", help="seconds the copy stays fresh")
-    p.add_argument("--keep", type=positive_int, metavar="N", help="versions to keep")
+    p.add_argument("--keep", type=_argument(positive_int), metavar="N", help="versions to keep")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="user parameter of the entry")
     add("gc", cmd_gc, "remove what interrupted persists left behind")
     p = add("demo", cmd_demo, "persist a bundled example and show the effect (the README's main job)")

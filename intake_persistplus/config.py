@@ -1,32 +1,31 @@
-"""Configuration: where the store lives, which persist mode applies, what a TTL may be.
+"""Configuration: where the store lives, which persist mode applies, and every
+check of a value a user gives (ttl, keep, durations, times, paths).
 
 Everything here reads ``intake.conf`` at call time, so changing
 ``intake.conf["persist_path"]`` (or ``"persist_mode"``) in a running process
-takes effect on the next store operation.
+takes effect on the next store operation. Each validator raises a
+:class:`~intake_persistplus.errors.PersistSettingError` (a ``ValueError``)
+naming the value and what to give instead.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import numbers
 import os
 import posixpath
 from typing import Any
 
+from .errors import (
+    InvalidPersistModeError,
+    InvalidTimeError,
+    InvalidTTLError,
+    PersistSettingError,
+)
+
 MODES = ("always", "default", "never")
 DEFAULT_MODE = "default"
-
-
-class PersistSettingError(ValueError):
-    """A persistence setting (mode, ttl, ``persist:`` block) that cannot be used."""
-
-
-class InvalidPersistModeError(PersistSettingError):
-    """A ``persist_mode`` that is not one of ``always``, ``default``, ``never``."""
-
-
-class InvalidTTLError(PersistSettingError):
-    """A ``ttl`` that is not ``None`` or a finite number of seconds >= 0."""
 
 
 def _conf() -> dict:
@@ -49,7 +48,11 @@ def persist_path() -> str:
     environment variable) or :func:`default_persist_path`. Local paths are
     made absolute and ``~`` is expanded.
     """
-    path = _conf().get("persist_path") or default_persist_path()
+    return normalize_path(_conf().get("persist_path") or default_persist_path())
+
+
+def normalize_path(path: Any) -> str:
+    """A URL without its trailing ``/``, or an absolute local path with ``~`` expanded."""
     path = os.fspath(path)
     if "://" in path:
         return path.rstrip("/")
@@ -170,30 +173,97 @@ def persist_storage_options() -> dict:
     return dict(_conf().get("persist_storage_options") or {})
 
 
+def validate_keep(keep: Any, where: str = "keep") -> int | None:
+    """``None`` (keep every version) or a whole number >= 1."""
+    if keep is None:
+        return None
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise PersistSettingError(
+            f"{where}={keep!r}: give None (keep all versions) or a whole number >= 1"
+        )
+    return keep
+
+
 def persist_keep() -> int | None:
     """``intake.conf["persist_keep"]``: versions to keep per source (``None``: all)."""
-    value = _conf().get("persist_keep")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f'intake.conf["persist_keep"]={value!r}: give a whole number >= 1, or None to keep all'
-        )
-    return value
+    return validate_keep(_conf().get("persist_keep"), 'intake.conf["persist_keep"]')
 
 
-def prune_grace(default: float) -> float:
+#: retention after a persist may leave versions replaced less than this many seconds
+#: ago, for readers who were just handed them; by default ``keep`` means exactly that
+DEFAULT_PRUNE_GRACE = 0.0
+
+
+def prune_grace() -> float:
     """``intake.conf["persist_prune_grace"]``: seconds a replaced version survives retention."""
     value = _conf().get("persist_prune_grace")
     if value is None:
-        return default
+        return DEFAULT_PRUNE_GRACE
     try:
-        value = float(value)
+        seconds = float(value)
     except (TypeError, ValueError):
-        value = -1.0
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(
-            f'intake.conf["persist_prune_grace"]={_conf().get("persist_prune_grace")!r}: '
-            "give seconds >= 0"
+        seconds = -1.0
+    if not (seconds >= 0 and math.isfinite(seconds)):
+        raise PersistSettingError(
+            f'intake.conf["persist_prune_grace"]={value!r}: give seconds >= 0'
         )
+    return seconds
+
+
+def validate_seconds(delta: Any, name: str) -> float:
+    """Seconds >= 0 from a number or a ``datetime.timedelta``."""
+    if isinstance(delta, _dt.timedelta):
+        return delta.total_seconds()
+    if isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta >= 0:
+        return float(delta)
+    raise PersistSettingError(f"{name}={delta!r}: give seconds >= 0 or a datetime.timedelta")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``2h``, ``7d`` or ``1w``."""
+    value = text.strip().lower()
+    try:
+        if value and value[-1] in _UNITS:
+            seconds = float(value[:-1]) * _UNITS[value[-1]]
+        else:
+            seconds = float(value)
+    except ValueError:
+        raise PersistSettingError(
+            f"{value!r} is not a duration: give seconds or a number with s, m, h, d or w"
+        ) from None
+    if seconds < 0:
+        raise PersistSettingError(f"{value!r}: a duration cannot be negative")
+    return seconds
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 from its text."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise PersistSettingError(f"{text!r}: give a whole number >= 1")
     return value
+
+
+def epoch(at: Any) -> float:
+    """Seconds since the epoch for a datetime (naive means local time), a date, an
+    ISO 8601 string or a number of seconds."""
+    if isinstance(at, _dt.datetime):
+        return at.timestamp()
+    if isinstance(at, _dt.date):
+        return _dt.datetime(at.year, at.month, at.day).timestamp()
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        return float(at)
+    if isinstance(at, str):
+        try:
+            return epoch(_dt.datetime.fromisoformat(at))
+        except ValueError:
+            pass
+    raise InvalidTimeError(
+        f"at={at!r}: give a datetime, a date, an ISO 8601 string or epoch seconds"
+    )

@@ -1,4 +1,11 @@
-"""Exceptions and warnings. Each subclasses the built-in a user would catch."""
+"""Every exception and warning of the package, in one place.
+
+Each exception derives from :class:`PersistError` (catch that for "anything
+that went wrong with persistence") and from the built-in exception a user
+would catch anyway: ``KeyError`` for something not found, ``ValueError`` for a
+bad value, ``OSError`` for a location that cannot be used, ``TypeError`` for
+something of the wrong kind.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +14,65 @@ class PersistWarning(UserWarning):
     """Something about persistence went wrong, and the data was served anyway."""
 
 
-class NotPersistedError(KeyError):
-    """The store holds nothing for this source, token or version."""
+class PersistError(Exception):
+    """Base of every exception raised by intake-persistplus."""
+
+
+# -- not found ---------------------------------------------------------------------
+class NotPersistedError(PersistError, KeyError):
+    """The store holds nothing for this source, token, name or version."""
 
     def __str__(self) -> str:  # KeyError would show the repr of the message
         return str(self.args[0]) if self.args else ""
 
 
-class PersistPathError(OSError):
-    """The persist location cannot be created or written."""
+# -- bad values ----------------------------------------------------------------------
+class PersistSettingError(PersistError, ValueError):
+    """A persistence setting (mode, ttl, keep, a ``persist:`` block) that cannot be used."""
 
 
-class AlreadyPersistedError(ValueError):
+class InvalidPersistModeError(PersistSettingError):
+    """A ``persist_mode`` that is not one of ``always``, ``default``, ``never``."""
+
+
+class InvalidTTLError(PersistSettingError):
+    """A ``ttl`` that is not ``None`` or a finite number of seconds >= 0."""
+
+
+class InvalidTimeError(PersistSettingError, TypeError):
+    """A point in time (``at=``) that is not a datetime, date, ISO string or number."""
+
+
+class AlreadyPersistedError(PersistError, ValueError):
     """A persisted source cannot itself be persisted."""
 
 
-class PersistIndexError(OSError):
+class NoPersisterError(PersistError, ValueError):
+    """No persister is known for a source's container (or it cannot be imported)."""
+
+
+class InvalidRecordError(PersistError, ValueError):
+    """An index entry or version record that cannot be understood."""
+
+
+class UnrecordableArgumentError(PersistError, TypeError):
+    """A writer argument that cannot be recorded for later refreshes (not plain data)."""
+
+
+class UnsupportedObjectError(PersistError, TypeError):
+    """A Python object that the ``python`` container cannot write."""
+
+
+# -- locations -------------------------------------------------------------------------
+class PersistPathError(PersistError, OSError):
+    """The persist location cannot be created or written."""
+
+
+class ExportLocationError(PersistError, FileExistsError):
+    """The export location is not empty and ``overwrite`` was not given."""
+
+
+class PersistIndexError(PersistError, OSError):
     """Base for index problems (an ``OSError``: the file on disk is at fault)."""
 
 
@@ -30,5 +80,31 @@ class CorruptIndexError(PersistIndexError):
     """``cat.yaml`` exists but cannot be read as a persist index."""
 
 
+class IndexFormatError(CorruptIndexError):
+    """``cat.yaml`` was written by a newer intake-persistplus, in a format this one cannot read."""
+
+
 class IndexLockTimeout(PersistIndexError, TimeoutError):
-    """The index lock could not be taken in time."""
+    """A lock of the store (index or refresh) could not be taken in time."""
+
+
+__all__ = [
+    "AlreadyPersistedError",
+    "CorruptIndexError",
+    "ExportLocationError",
+    "IndexFormatError",
+    "IndexLockTimeout",
+    "InvalidPersistModeError",
+    "InvalidRecordError",
+    "InvalidTimeError",
+    "InvalidTTLError",
+    "NoPersisterError",
+    "NotPersistedError",
+    "PersistError",
+    "PersistIndexError",
+    "PersistPathError",
+    "PersistSettingError",
+    "PersistWarning",
+    "UnrecordableArgumentError",
+    "UnsupportedObjectError",
+]

@@ -9,25 +9,16 @@ naming the original, so the text can be pasted into a catalog of your own and
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import yaml
 
+from .config import normalize_path
+from .errors import ExportLocationError
+from .originals import is_persisted_source, source_state, tokenize
 from .record import plain
 from .secrets import scrub
-
-
-class ExportLocationError(FileExistsError):
-    """The export location is not empty and ``overwrite`` was not given."""
-
-
-def _absolute(path: str) -> str:
-    path = os.fspath(path)
-    if "://" in path:
-        return path.rstrip("/")
-    return os.path.abspath(os.path.expanduser(path))
 
 
 def export(
@@ -62,12 +53,11 @@ def export(
     import fsspec
 
     from .containers import get_persister
-    from .persist_store import _source_state, is_persisted_source, tokenize
 
     persister = get_persister(getattr(source, "container", None))
     if hasattr(persister, "check_kwargs"):
         persister.check_kwargs(dict(kwargs))
-    url = _absolute(path)
+    url = normalize_path(path)
     fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
     if fs.exists(root):
         if fs.isfile(root) or fs.ls(root, detail=False):
@@ -88,7 +78,7 @@ def export(
             "original_name": getattr(source, "name", None),
             "original_description": getattr(source, "description", None),
             "original_metadata": scrub(plain(dict(getattr(source, "metadata", None) or {}))),
-            "original_source": _source_state(source),
+            "original_source": source_state(source),
         }
     try:
         driver, args = persister.write(source, url, storage_options=storage_options, **kwargs)

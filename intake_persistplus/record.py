@@ -11,62 +11,21 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import validate_ttl
+from .errors import InvalidRecordError
+from .layout import is_token, legacy_version_id
+from .walk import walk
 
-#: Placeholder that intake expands to the directory of the catalog file; the
-#: index uses it so that a store can be moved or mounted elsewhere.
-CATALOG_DIR = "{{ CATALOG_DIR }}"
-
-_TOKEN_RE = re.compile(r"^[0-9a-f]{16,64}$")
-_VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
 _SAFE_ID_RE = re.compile(r"^[\w][\w.\-]*$")
 
 
-class InvalidRecordError(ValueError):
-    """An index entry that cannot be understood."""
-
-
-def is_token(value: Any) -> bool:
-    """True for a string that looks like a store key (lower-case hex)."""
-    return isinstance(value, str) and bool(_TOKEN_RE.match(value))
-
-
-def new_version_id(now: float | None = None) -> str:
-    """A sortable, unique version id: UTC time to the microsecond plus randomness."""
-    now = time.time() if now is None else now
-    stamp = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    return f"{stamp}-{secrets.token_hex(3)}"
-
-
-def version_time(version: str) -> float:
-    """When a version id made by :func:`new_version_id` was made (epoch seconds)."""
-    stamp = version.split("-", 1)[0]
-    return _dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=_dt.timezone.utc).timestamp()
-
-
-def is_version_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(_VERSION_RE.match(value))
-
-
-def plain(value: Any) -> Any:
-    """A copy of ``value`` that ``yaml.safe_dump`` can write.
-
-    Tuples become lists, mappings plain dicts, numpy scalars Python numbers,
-    paths strings; anything else unknown becomes its ``str``.
-    """
+def _plain_leaf(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, (OrderedDict, Mapping)):
-        return {str(k) if not isinstance(k, (int, float, bool)) else k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(v) for v in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if hasattr(value, "item") and callable(value.item):
@@ -77,6 +36,19 @@ def plain(value: Any) -> Any:
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value.isoformat()
     return str(value)
+
+
+def _plain_key(key: Any) -> Any:
+    return key if isinstance(key, (int, float, bool)) else str(key)
+
+
+def plain(value: Any) -> Any:
+    """A copy of ``value`` that ``yaml.safe_dump`` can write.
+
+    Tuples and sets become lists, mappings plain dicts, numpy scalars Python
+    numbers, paths strings; anything else unknown becomes its ``str``.
+    """
+    return walk(value, _plain_leaf, key=_plain_key)
 
 
 @dataclass
@@ -192,9 +164,7 @@ class Record:
         version = md.get("persist_version")
         if not (isinstance(version, str) and _SAFE_ID_RE.match(version)):
             # written before versions existed (or by hand): name it after its time
-            version = "legacy-" + _dt.datetime.fromtimestamp(
-                timestamp, _dt.timezone.utc
-            ).strftime("%Y%m%dT%H%M%S.%fZ")
+            version = legacy_version_id(timestamp)
         keep = md.get("persist_keep")
         if not (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 1):
             keep = None

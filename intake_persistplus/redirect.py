@@ -1,12 +1,7 @@
-"""Which source does a catalog access hand out: the original, the persisted
-copy, or a copy whose refresh (or first persist) waits until data is asked for.
-
-Deferred work is carried by a thin subclass of the source's own class (so
-``isinstance`` and ``repr`` are unchanged). Its data methods (``read``,
-``to_dask``, ``read_partition``, ``discover`` ...) first do the pending work,
-then turn the object into the source that resulted and carry on. Nothing else
-(attributes, ``yaml()``, ``describe()``, calling it with new arguments) does
-any work.
+"""Which source a catalog access hands out: the original, the persisted copy, a
+pinned version, or a copy whose refresh (or first persist) waits until data is
+asked for. All the policy of a catalog access lives here, including "warn
+and serve the original" when the store cannot help.
 """
 
 from __future__ import annotations
@@ -19,10 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from . import config
-from .persist_store import PersistWarning, store
+from .errors import CorruptIndexError, PersistSettingError, PersistWarning
+from .persist_store import store
 
 logger = logging.getLogger(__name__)
 
+#: the methods of a source that need its data; only these run deferred work
 DATA_METHODS = (
     "read",
     "read_chunked",
@@ -35,10 +32,47 @@ DATA_METHODS = (
     "_get_partition",
     "export",
 )
+#: attributes that tie a source to the catalog entry it came from
+ENTRY_LINKS = ("_entry", "_passed_kwargs", "_pp_call", "cat")
+
+_NO_LOCK = contextlib.nullcontext()
+
+
+def _rebuild(cls: type, state: Any) -> Any:
+    obj = object.__new__(cls)
+    if hasattr(obj, "__setstate__"):
+        obj.__setstate__(state)
+    else:  # classes without __setstate__ (Python 3.10)
+        obj.__dict__.update(state)
+    return obj
+
+
+def _forward(name: str) -> Callable:
+    def method(self, *args, **kwargs):
+        self._pp_resolve()
+        return getattr(self, name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
 
 
 class Deferred:
-    """Mixin for a source whose data methods first run ``self._pp_action()``."""
+    """Mixin for a source whose data methods first do some pending work.
+
+    A catalog access must be cheap: intake builds a source once in the
+    catalog's mode and again with the call's arguments, and listing or
+    ``describe()`` never reads data. So the expensive part of a redirect (a
+    refresh, a first persist, reporting a bad setting) waits in
+    ``_pp_action`` until a data method (:data:`DATA_METHODS`) is called.
+
+    The deferred source is an instance of a thin subclass of the source's own
+    class (made by :func:`deferred`), so ``isinstance`` and ``repr`` are those
+    of the source. When the work is done the object *changes its class*: to
+    the plain class of the source it stood for, or, when the work produced
+    another source (a fresh copy, say), to that source's class with that
+    source's state (:func:`become`). Every reference a user holds then sees
+    the result, and no later call pays for the indirection.
+    """
 
     _pp_base: type
 
@@ -57,44 +91,37 @@ class Deferred:
             else:
                 self.__class__ = self._pp_base
 
+    def persist(self, *args: Any, **kwargs: Any) -> Any:
+        # an explicit persist() replaces whatever work was pending
+        with self.__dict__.get("_pp_lock") or _NO_LOCK:
+            self.__dict__.pop("_pp_action", None)
+            if isinstance(self, Deferred):
+                self.__class__ = self._pp_base
+        return self.persist(*args, **kwargs)
 
-def _rebuild(cls: type, state: Any) -> Any:
-    obj = object.__new__(cls)
-    if hasattr(obj, "__setstate__"):
-        obj.__setstate__(state)
-    else:  # classes without __setstate__ (Python 3.10)
-        obj.__dict__.update(state)
-    return obj
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle as the plain source (the pending work stays with this process)."""
+        base = self._pp_base
+        clone = object.__new__(base)
+        clone.__dict__.update(
+            {k: v for k, v in self.__dict__.items() if k not in ("_pp_action", "_pp_lock")}
+        )
+        getstate = getattr(clone, "__getstate__", None)
+        return _rebuild, (base, getstate() if getstate is not None else dict(clone.__dict__))
 
+    read = _forward("read")
+    read_chunked = _forward("read_chunked")
+    read_partition = _forward("read_partition")
+    to_dask = _forward("to_dask")
+    to_spark = _forward("to_spark")
+    discover = _forward("discover")
+    _load_metadata = _forward("_load_metadata")
+    _get_schema = _forward("_get_schema")
+    _get_partition = _forward("_get_partition")
+    export = _forward("export")
 
-def _reduce_ex(self, protocol):
-    """Pickle as the plain source (the pending work stays with this process)."""
-    base = self._pp_base
-    clone = object.__new__(base)
-    clone.__dict__.update(
-        {k: v for k, v in self.__dict__.items() if k not in ("_pp_action", "_pp_lock")}
-    )
-    getstate = getattr(clone, "__getstate__", None)
-    return _rebuild, (base, getstate() if getstate is not None else dict(clone.__dict__))
-
-
-Deferred.__reduce_ex__ = _reduce_ex
-
-
-def _forward(name: str):
-    def method(self, *args, **kwargs):
-        self._pp_resolve()
-        return getattr(self, name)(*args, **kwargs)
-
-    method.__name__ = name
-    return method
-
-
-for _name in DATA_METHODS:
-    setattr(Deferred, _name, _forward(_name))
 
 _deferred_classes: dict[type, type] = {}
-_NO_LOCK = contextlib.nullcontext()
 
 
 def deferred(source: Any, action: Callable[[], Any]) -> Any:
@@ -119,7 +146,7 @@ def deferred(source: Any, action: Callable[[], Any]) -> Any:
 def become(obj: Any, other: Any) -> None:
     """Make ``obj`` the same source as ``other`` (state and class)."""
     state = dict(other.__dict__)
-    for key in ("_entry", "_passed_kwargs", "_pp_call", "cat", "catalog_object"):
+    for key in (*ENTRY_LINKS, "catalog_object"):
         if key in obj.__dict__ and key not in state:
             state[key] = obj.__dict__[key]
     obj.__dict__.clear()
@@ -127,7 +154,17 @@ def become(obj: Any, other: Any) -> None:
     obj.__class__ = type(other)
 
 
-def _describe_error(e: BaseException) -> str:
+def tag(served: Any, original: Any) -> Any:
+    """Give a served source the entry links of the original, so that calling it
+    with new arguments goes back through the catalog entry."""
+    for key in ENTRY_LINKS:
+        if key in original.__dict__:
+            served.__dict__[key] = original.__dict__[key]
+    return served
+
+
+# -- warnings ------------------------------------------------------------------------
+def describe_error(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
@@ -136,6 +173,30 @@ def _label(original: Any, token: str) -> str:
     return f"{getattr(original, 'name', None) or 'source'!r} ({token})"
 
 
+_warned_paths: set = set()
+
+
+def _warn_unusable_store(e: BaseException) -> None:
+    """One PersistWarning per persist location that cannot be read."""
+    path = store.path
+    if path in _warned_paths:
+        return
+    _warned_paths.add(path)
+    warnings.warn(
+        f"the persist store at {path!r} cannot be used ({describe_error(e)}); serving "
+        "original sources. Check INTAKE_PERSIST_PATH / intake.conf['persist_path'] "
+        "and the storage options",
+        PersistWarning,
+        stacklevel=5,
+    )
+
+
+def forget_warnings() -> None:
+    """Warn again about unusable persist locations (each is reported once)."""
+    _warned_paths.clear()
+
+
+# -- deferred work -----------------------------------------------------------------------
 def _refresh_action(original: Any, token: str) -> Callable[[], Any]:
     def action():
         try:
@@ -143,7 +204,7 @@ def _refresh_action(original: Any, token: str) -> Callable[[], Any]:
         except Exception as e:
             warnings.warn(
                 f"refreshing the expired persisted copy of {_label(original, token)} failed "
-                f"({_describe_error(e)}); serving the expired copy",
+                f"({describe_error(e)}); serving the expired copy",
                 PersistWarning,
                 stacklevel=4,
             )
@@ -152,9 +213,7 @@ def _refresh_action(original: Any, token: str) -> Callable[[], Any]:
     return action
 
 
-def raise_on_use(error: BaseException) -> Callable[[], Any]:
-    """An action that reports a setting error each time data is asked for."""
-
+def _raise_on_use(error: BaseException) -> Callable[[], Any]:
     def action():
         raise error
 
@@ -170,7 +229,7 @@ def _first_persist_action(original: Any, spec: dict) -> Callable[[], Any]:
         except Exception as e:
             warnings.warn(
                 f"persisting {getattr(original, 'name', None)!r} as its catalog entry "
-                f"declares failed ({_describe_error(e)}); serving the original",
+                f"declares failed ({describe_error(e)}); serving the original",
                 PersistWarning,
                 stacklevel=4,
             )
@@ -179,31 +238,27 @@ def _first_persist_action(original: Any, spec: dict) -> Callable[[], Any]:
     return action
 
 
-_warned_paths: set = set()
+# -- the policy -------------------------------------------------------------------------
+def serve(source: Any, entry: Any, call_mode: str | None, version: Any = None) -> Any:
+    """The source a catalog access hands out, for the original ``source`` that
+    ``entry`` just made.
 
-
-def _warn_unusable_store(e: BaseException) -> None:
-    """One PersistWarning per persist location that cannot be read."""
-    path = store.path
-    if path in _warned_paths:
-        return
-    _warned_paths.add(path)
-    warnings.warn(
-        f"the persist store at {path!r} cannot be used ({_describe_error(e)}); serving "
-        "original sources. Check INTAKE_PERSIST_PATH / intake.conf['persist_path'] "
-        "and the storage options",
-        PersistWarning,
-        stacklevel=4,
-    )
-
-
-def _tag(served: Any, original: Any) -> Any:
-    """Give a served source the entry links of the original, so that calling it
-    with new arguments goes back through the catalog entry."""
-    for key in ("_entry", "_passed_kwargs", "_pp_call", "cat"):
-        if key in original.__dict__:
-            served.__dict__[key] = original.__dict__[key]
-    return served
+    ``call_mode`` is the call's own ``persist_mode`` (or None); ``version``
+    a pinned ``persist_version``, which only ``persist_mode="never"`` beats.
+    A bad mode or ``persist:`` block in the catalog or configuration is
+    reported when data is asked for, so that a call's ``persist_mode=``
+    (which intake applies on a second build) can still get past it.
+    """
+    if version is not None and call_mode != "never":
+        pinned = tag(store.open_version(source, str(version)), source)
+        pinned._pp_call = dict(source.__dict__.get("_pp_call") or {}, persist_version=version)
+        return pinned
+    try:
+        return redirect(source, entry, config.resolve_mode(call_mode, entry))
+    except PersistSettingError as e:
+        if call_mode is not None:
+            raise  # the caller's own value: say so at once
+        return deferred(source, _raise_on_use(e))
 
 
 def redirect(original: Any, entry: Any, mode: str) -> Any:
@@ -212,36 +267,28 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
         return original
     spec = config.declared_persist(entry)
     try:
-        token, record = store.find(original)  # an empty store needs no token
+        record = store.lookup(original)  # an empty store needs no token
+    except CorruptIndexError as e:
+        warnings.warn(f"{e}; serving original sources", PersistWarning, stacklevel=4)
+        return original
     except Exception as e:  # an unusable persist location must not break catalogs
         _warn_unusable_store(e)
         return original
     if record is None:
         if spec is not None and mode == "default":
-            return _tag(deferred(original, _first_persist_action(original, spec)), original)
+            return tag(deferred(original, _first_persist_action(original, spec)), original)
         return original
     try:
         persisted = store.open(record)
     except Exception as e:
         warnings.warn(
-            f"cannot open the persisted copy of {_label(original, token)} "
-            f"({_describe_error(e)}); serving the original",
+            f"cannot open the persisted copy of {_label(original, record.token)} "
+            f"({describe_error(e)}); serving the original",
             PersistWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return original
-    persisted = _tag(persisted, original)
+    persisted = tag(persisted, original)
     if mode == "always" or not record.expired():
         return persisted
-    return deferred(persisted, _refresh_action(original, token))
-
-
-def _deferred_persist(self, *args, **kwargs):
-    # an explicit persist() replaces whatever work was pending
-    with self.__dict__.get("_pp_lock") or _NO_LOCK:
-        if self.__dict__.pop("_pp_action", None) is not None:
-            self.__class__ = self._pp_base
-    return self.persist(*args, **kwargs)
-
-
-Deferred.persist = _deferred_persist
+    return deferred(persisted, _refresh_action(original, record.token))

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .walk import DROP, walk
+
 #: key names (case-insensitive) that hold secrets in fsspec/s3fs/gcsfs/adlfs options:
 #: a key that is, or ends in, one of these words, or contains one of the compounds
 CREDENTIAL_KEY = re.compile(
@@ -62,28 +64,23 @@ def scrub_url(text: str) -> str:
     return text
 
 
-def _drop_credentials(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_credentials(v) for k, v in value.items() if not is_credential_key(k)}
-    if isinstance(value, list):
-        return [_drop_credentials(v) for v in value]
+def _without_credentials(key: Any, value: Any) -> Any:
+    return DROP if is_credential_key(key) else value
+
+
+def _scrub_item(key: Any, value: Any) -> Any:
+    if isinstance(key, str) and key.endswith("storage_options"):
+        # every credential key below a storage_options mapping goes, at any depth
+        return walk(value, item=_without_credentials)
     return value
+
+
+def _scrub_leaf(value: Any) -> Any:
+    return scrub_url(value) if isinstance(value, str) else value
 
 
 def scrub(value: Any) -> Any:
     """A copy of ``value`` in which every ``storage_options`` mapping, at any depth,
     has lost its credential keys (at any depth below it), and every URL its
     user:password and signed-URL query parameters."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if k == "storage_options" or (isinstance(k, str) and k.endswith("storage_options")):
-                out[k] = scrub(_drop_credentials(v))
-            else:
-                out[k] = scrub(v)
-        return out
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    if isinstance(value, str):
-        return scrub_url(value)
-    return value
+    return walk(value, _scrub_leaf, item=_scrub_item)

@@ -9,8 +9,9 @@ import intake
 import pytest
 import yaml
 
-from intake_persistplus.index import HEADER, Index, LocalBackend
-from intake_persistplus.record import Record, new_version_id
+from intake_persistplus.index import HEADER, Index
+from intake_persistplus.layout import location, new_version_id
+from intake_persistplus.record import Record
 
 
 def tok(i: int) -> str:
@@ -38,7 +39,7 @@ def record(i: int, ttl=None) -> Record:
 
 @pytest.fixture
 def index(tmp_path) -> Index:
-    idx = Index(LocalBackend(str(tmp_path)))
+    idx = Index(location(str(tmp_path)))
     idx.ensure()
     return idx
 
@@ -76,7 +77,7 @@ def test_replacing_and_removing_rewrite_atomically(index):
 
 def test_another_process_appending_is_seen_incrementally(index, tmp_path):
     index.put(record(1))
-    other = Index(LocalBackend(str(tmp_path)))  # as if in another process
+    other = Index(location(str(tmp_path)))  # as if in another process
     assert other.tokens() == [tok(1)]
     index.put(record(2))
     index.put(record(3))
@@ -104,7 +105,7 @@ def test_hand_written_layouts_are_read(tmp_path, text):
     block4 = "".join("      " + line + "\n" for line in yaml.safe_dump(entry).splitlines())
     body = text % {"t": rec.token, "entry": yaml.safe_dump(entry, default_flow_style=True).strip(), "block4": block4}
     (tmp_path / "cat.yaml").write_text(body)
-    idx = Index(LocalBackend(str(tmp_path)))
+    idx = Index(location(str(tmp_path)))
     got = idx.get(rec.token)
     assert got is not None and got.original_name == "source7"
     # the next write turns it into the canonical layout, keeping the entry
@@ -119,7 +120,7 @@ def test_unreadable_entries_are_skipped_not_fatal(index, caplog):
     with open(index.path, "a") as f:
         f.write("  " + "a" * 32 + ":\n    driver: 3\n")
         f.write("  not-a-token:\n    driver: persisted_parquet\n")
-    fresh = Index(index.backend)
+    fresh = Index(index.loc)
     assert fresh.get("a" * 32) is None
     assert fresh.get("not-a-token") is None
     assert fresh.get(tok(1)).original_name == "source1"
@@ -131,11 +132,11 @@ def test_a_rewrite_keeps_hand_written_entries_it_never_looked_at(tmp_path):
     for r in recs:
         text += f"    {r.token}:\n" + "".join("        " + line + "\n" for line in yaml.safe_dump(r.to_entry()).splitlines())
     (tmp_path / "cat.yaml").write_text(text)
-    idx = Index(LocalBackend(str(tmp_path)))
+    idx = Index(location(str(tmp_path)))
     idx.put(record(3))  # no get() before: entries are still unparsed text
     doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
     assert sorted(doc["sources"]) == sorted([tok(1), tok(2), tok(3)])
-    assert Index(LocalBackend(str(tmp_path))).get(tok(2)).original_name == "source2"
+    assert Index(location(str(tmp_path))).get(tok(2)).original_name == "source2"
 
 
 @pytest.mark.parametrize("indent", [2, 4])
@@ -154,7 +155,7 @@ def test_a_multi_line_string_that_looks_like_keys_is_read_right(tmp_path, indent
     assert "do not expire" in expected
     (tmp_path / "cat.yaml").write_text(text)
 
-    idx = Index(LocalBackend(str(tmp_path)))
+    idx = Index(location(str(tmp_path)))
     assert sorted(idx.tokens()) == sorted([rec.token, other.token])
     got = idx.get(rec.token)
     assert got is not None and got.description == expected
@@ -182,7 +183,7 @@ def test_one_broken_entry_does_not_hide_the_others(tmp_path):
     text += dump_block(good.token, good.to_entry())
     text += f"  {bad.token}:\n    driver: 'unclosed\n    args: [\n"
     (tmp_path / "cat.yaml").write_text(text)
-    idx = Index(LocalBackend(str(tmp_path)))
+    idx = Index(location(str(tmp_path)))
     assert idx.get(good.token).original_name == "source1"
     assert idx.get(bad.token) is None  # skipped, logged; no exception
     assert idx.get(good.token).original_name == "source1"

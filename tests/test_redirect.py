@@ -390,9 +390,9 @@ def test_a_pending_source_pickles_as_the_plain_source(csv_catalog, persist_dir):
 
 @pytest.mark.parametrize("path", ["foo://nowhere/store", "gs://bucket/store-needs-gcsfs"])
 def test_an_unusable_persist_path_never_breaks_catalog_access(csv_catalog, monkeypatch, path):
-    from intake_persistplus import redirect
+    from intake_persistplus.redirect import forget_warnings
 
-    redirect._warned_paths.discard(path)
+    forget_warnings()
     monkeypatch.setitem(intake.conf, "persist_path", path)
     cat = intake.open_catalog(str(csv_catalog))
     with pytest.warns(PersistWarning, match="cannot be used"):

@@ -20,10 +20,6 @@ def counter_catalog(tmp_path):
 
 
 def test_unknown_container_is_refused_with_advice(counter_catalog, persist_dir):
-    from intake_persistplus import containers
-
-    containers._registered.pop("counter", None)
-    containers._loaded.pop("counter", None)
     source = intake.open_catalog(str(counter_catalog)).numbers
     with pytest.raises(NoPersisterError) as info:
         source.persist()
@@ -39,7 +35,7 @@ def test_unknown_container_is_refused_with_advice(counter_catalog, persist_dir):
 def test_register_container_at_run_time(counter_catalog, persist_dir):
     from intake.source import register_driver, unregister_driver
 
-    from intake_persistplus import containers
+    from intake_persistplus import unregister_container
     from tests.plugin_counter import CounterFileSource, CounterPersister
 
     register_driver("counter_file", CounterFileSource, clobber=True)
@@ -53,8 +49,7 @@ def test_register_container_at_run_time(counter_catalog, persist_dir):
         assert type(cat.numbers) is CounterFileSource
         assert cat.numbers.export(str(persist_dir.parent / "exported")).startswith("sources:")
     finally:
-        containers._registered.pop("counter", None)
-        containers._loaded.pop("counter", None)
+        unregister_container("counter")
         unregister_driver("counter_file")
 
 

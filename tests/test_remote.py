@@ -60,15 +60,16 @@ def test_s3_conditional_create_is_honoured(s3_bucket):
     """The remote lock rests on exclusive create; the endpoint must refuse a second one."""
     import s3fs
 
-    from intake_persistplus.index import FsspecBackend, _create
+    from intake_persistplus.layout import INDEX_LOCK, location
+    from intake_persistplus.locks import create_exclusive
 
     fs = s3fs.S3FileSystem()
-    backend = FsspecBackend(fs, f"{s3_bucket}/x")
-    _create(fs, f"{s3_bucket}/x/once", b"1")
+    loc = location(f"s3://{s3_bucket}/x")
+    create_exclusive(fs, f"{s3_bucket}/x/once", b"1")
     with pytest.raises(FileExistsError):
-        _create(fs, f"{s3_bucket}/x/once", b"2")
+        create_exclusive(fs, f"{s3_bucket}/x/once", b"2")
     assert fs.cat_file(f"{s3_bucket}/x/once") == b"1"
-    with backend.lock():
+    with loc.lock("the test", INDEX_LOCK):
         assert fs.exists(f"{s3_bucket}/x/.cat.yaml.lock")
     assert not fs.exists(f"{s3_bucket}/x/.cat.yaml.lock")
 

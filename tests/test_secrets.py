@@ -90,9 +90,9 @@ def test_positional_storage_options_are_scrubbed(tmp_path, persist_dir):
 
     (tmp_path / "t.csv").write_text(make_frame(5).to_csv(index=False))
     source = CSVSource(str(tmp_path / "t.csv"), {"key": SECRETS[0], "secret": SECRETS[1]})
-    from intake_persistplus.persist_store import _source_state
+    from intake_persistplus.originals import source_state
 
-    state = _source_state(source)
+    state = source_state(source)
     assert state["args"][0] == str(tmp_path / "t.csv")
     assert state["args"][1] == {}
     assert SECRETS[0] not in repr(state) and SECRETS[1] not in repr(state)

@@ -31,59 +31,107 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any, Protocol
+from typing import Any
+
+from ..errors import NoPersisterError
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "intake_persistplus.containers"
 
-#: container name -> "module:attribute" of the built-in persisters
-BUILTIN: dict[str, str] = {
-    "dataframe": "intake_persistplus.containers.dataframe:DataFramePersister",
-    "ndarray": "intake_persistplus.containers.ndarray:ArrayPersister",
-    "numpy": "intake_persistplus.containers.ndarray:ArrayPersister",
-    "xarray": "intake_persistplus.containers.xarray:XarrayPersister",
-    "python": "intake_persistplus.containers.python:PythonPersister",
+#: container name -> where its built-in persister lives and what to install when
+#: importing it fails (as fsspec's ``known_implementations`` does)
+BUILTIN: dict[str, dict[str, str]] = {
+    "dataframe": {
+        "class": "intake_persistplus.containers.dataframe:DataFramePersister",
+        "install": "pip install intake-persistplus",
+    },
+    "ndarray": {
+        "class": "intake_persistplus.containers.ndarray:ArrayPersister",
+        "install": "pip install intake-persistplus[array]",
+    },
+    "numpy": {
+        "class": "intake_persistplus.containers.ndarray:ArrayPersister",
+        "install": "pip install intake-persistplus[array]",
+    },
+    "xarray": {
+        "class": "intake_persistplus.containers.xarray:XarrayPersister",
+        "install": "pip install intake-persistplus[xarray]",
+    },
+    "python": {
+        "class": "intake_persistplus.containers.python:PythonPersister",
+        "install": "pip install intake-persistplus",
+    },
 }
 
-_registered: dict[str, Any] = {}  # filled by register_container
-_loaded: dict[str, Any] = {}  # persister instances, by container
+#: the imports a built-in persister needs to write (checked when it is first used)
+_NEEDS = {
+    "dataframe": ("dask.dataframe", "pyarrow.parquet"),
+    "ndarray": ("zarr",),
+    "numpy": ("zarr",),
+    "xarray": ("xarray", "zarr"),
+    "python": (),
+}
 
 
-class Persister(Protocol):
-    container: str
+class _Registry:
+    """Container names to persisters: registered at run time, by entry point, built in."""
 
-    def write(self, source: Any, path: str, storage_options: dict | None = None, **kwargs: Any):
-        ...
+    def __init__(self) -> None:
+        self.registered: dict[str, Any] = {}
+        self.loaded: dict[str, Any] = {}  # persister instances, by container
+        self._entry_points: dict | None = None
+
+    def entry_points(self) -> dict:
+        if self._entry_points is None:  # read once per process
+            from importlib.metadata import entry_points
+
+            self._entry_points = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        return self._entry_points
 
 
-class NoPersisterError(ValueError):
-    """No persister is known for a source's container."""
+_registry = _Registry()
 
 
 def _instance(obj: Any) -> Any:
     return obj() if isinstance(obj, type) else obj
 
 
-def _load(value: str) -> Any:
-    mod, _, attr = value.partition(":")
-    obj = importlib.import_module(mod)
-    for part in attr.split(".") if attr else ():
-        obj = getattr(obj, part)
-    return obj
+def _load_builtin(container: str) -> Any:
+    spec = BUILTIN[container]
+    try:
+        for module in _NEEDS.get(container, ()):
+            importlib.import_module(module)
+        mod, _, attr = spec["class"].partition(":")
+        return getattr(importlib.import_module(mod), attr)
+    except ImportError as e:
+        raise NoPersisterError(
+            f"persisting {container!r} sources needs {e.name or e}, which cannot be "
+            f"imported ({e}); install it with: {spec['install']}"
+        ) from e
 
 
-def _entry_points() -> dict:
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def register_container(name: str, persister: Any, *_: Any, **__: Any) -> None:
+def register_container(name: str, persister: Any, *_: Any, clobber: bool = False, **__: Any) -> None:
     """Make ``persister`` (a class or instance with ``write``) handle container ``name``.
 
-    Replaces a persister registered earlier for the same name, built-in ones
-    included.
+    Parameters
+    ----------
+    name
+        the ``container`` of the sources it persists.
+    persister
+        a class (instantiated on first use) or an instance with a
+        ``write(source, path, storage_options=None, **kwargs)`` method.
+    clobber
+        replace a persister registered earlier for ``name``; without it, a
+        second registration of a different persister is refused. Built-in
+        and entry-point persisters may always be replaced.
+
+    Raises
+    ------
+    ValueError
+        for an empty name, or a name registered already (without ``clobber``).
+    TypeError
+        when ``persister`` has no ``write`` method.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"container name must be a non-empty string, got {name!r}")
@@ -92,13 +140,34 @@ def register_container(name: str, persister: Any, *_: Any, **__: Any) -> None:
             f"persister for container {name!r} must have a write(source, path, **kwargs) "
             f"method; got {persister!r}"
         )
-    _registered[name] = persister
-    _loaded.pop(name, None)
+    earlier = _registry.registered.get(name)
+    if earlier is not None and earlier is not persister and not clobber:
+        raise ValueError(
+            f"container {name!r} already has the persister {earlier!r}; pass clobber=True "
+            "to replace it, or unregister_container() it first"
+        )
+    _registry.registered[name] = persister
+    _registry.loaded.pop(name, None)
+
+
+def unregister_container(name: str) -> None:
+    """Forget a persister registered with :func:`register_container` (built-in and
+    entry-point persisters for ``name`` apply again).
+
+    Raises
+    ------
+    KeyError
+        when nothing was registered for ``name``.
+    """
+    if name not in _registry.registered:
+        raise KeyError(f"no persister was registered for container {name!r}")
+    del _registry.registered[name]
+    _registry.loaded.pop(name, None)
 
 
 def known_containers() -> list[str]:
     """Names of containers that can be persisted (nothing is imported to list them)."""
-    return sorted(set(BUILTIN) | set(_registered) | set(_entry_points()))
+    return sorted(set(BUILTIN) | set(_registry.registered) | set(_registry.entry_points()))
 
 
 def get_persister(container: str) -> Any:
@@ -107,18 +176,19 @@ def get_persister(container: str) -> Any:
     Raises
     ------
     NoPersisterError
-        naming the container and how to register a persister for it.
+        naming the container and how to register a persister for it, or what
+        to install when a built-in persister's libraries are missing.
     """
-    if container in _loaded:
-        return _loaded[container]
-    if container in _registered:
-        obj = _registered[container]
+    if container in _registry.loaded:
+        return _registry.loaded[container]
+    if container in _registry.registered:
+        obj = _registry.registered[container]
     else:
-        eps = _entry_points()
+        eps = _registry.entry_points()
         if container in eps:
             obj = eps[container].load()
         elif container in BUILTIN:
-            obj = _load(BUILTIN[container])
+            obj = _load_builtin(container)
         else:
             raise NoPersisterError(
                 f"no persister for container {container!r}; known containers: "
@@ -127,5 +197,5 @@ def get_persister(container: str) -> Any:
                 f"entry point in the group {ENTRY_POINT_GROUP!r}"
             )
     persister = _instance(obj)
-    _loaded[container] = persister
+    _registry.loaded[container] = persister
     return persister

@@ -159,7 +159,6 @@ class DataFramePersister:
     """Persist ``dataframe`` sources to a folder of parquet files."""
 
     container = "dataframe"
-    driver = DRIVER
 
     def check_kwargs(self, kwargs: dict) -> dict:
         """Refuse writer keyword arguments that pyarrow's parquet writer does not take."""

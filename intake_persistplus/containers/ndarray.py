@@ -22,7 +22,6 @@ class ArrayPersister:
     """Persist ``ndarray`` sources to a zarr array."""
 
     container = "ndarray"
-    driver = DRIVER
 
     def check_kwargs(self, kwargs: dict) -> dict:
         return check_kwargs(

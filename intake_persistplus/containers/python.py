@@ -18,12 +18,10 @@ from typing import Any
 
 from intake.source.base import DataSource, Schema
 
+from ..errors import UnsupportedObjectError
+
 DRIVER = "persisted_python"
 _TAG = "__pp__"
-
-
-class UnsupportedObjectError(TypeError):
-    """The object holds a value the python persister cannot write exactly."""
 
 
 def encode(value: Any) -> Any:
@@ -87,7 +85,6 @@ class PythonPersister:
     """Persist ``python`` sources: ``read()`` written as tagged JSON."""
 
     container = "python"
-    driver = DRIVER
 
     def check_kwargs(self, kwargs: dict) -> dict:
         if kwargs:

@@ -22,7 +22,6 @@ class XarrayPersister:
     """Persist ``xarray`` sources (intake-xarray) to a zarr store."""
 
     container = "xarray"
-    driver = DRIVER
 
     def check_kwargs(self, kwargs: dict) -> dict:
         return check_kwargs(

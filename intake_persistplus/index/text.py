@@ -1,0 +1,184 @@
+"""The text of the index, ``cat.yaml``: its layout and the fast way to cut it up.
+
+Layout written here (an expert may edit it by hand)::
+
+    # intake-persistplus index ...
+    metadata:
+      version: 1
+      persistplus_index: 1
+    sources:
+      <token>:
+        driver: persisted_parquet
+        args: {urlpath: '{{ CATALOG_DIR }}/<token>/<version>/data', ...}
+        metadata: {original_tok: <token>, ...}
+
+Reading never goes through a YAML parse of the whole file: :func:`split` cuts
+the ``sources:`` block into one text slice per entry with regular
+expressions, and an entry is parsed only when it is looked up. Anything the
+fast path does not recognise (flow style, entries that are not mappings, keys
+at the top level after ``sources:``, anchors) goes to :func:`parse_whole`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import yaml
+
+from ..errors import CorruptIndexError, IndexFormatError
+
+if TYPE_CHECKING:
+    from ..record import Record
+
+#: the version of the index format this package writes and reads
+FORMAT = 1
+HEADER = (
+    "# intake-persistplus persist store index: an intake catalog of persisted sources,\n"
+    "# keyed by the token of their original. Open it with intake.open_catalog().\n"
+    "# Hand edits (e.g. ttl: null) take effect on the next store operation.\n"
+    "metadata:\n"
+    "  version: 1\n"
+    f"  persistplus_index: {FORMAT}\n"
+)
+#: bytes of the end of the file kept to recognise an append
+TAIL = 64
+
+try:  # the C implementations are much faster and always safe
+    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml missing
+    from yaml import SafeDumper as _Dumper
+    from yaml import SafeLoader as _Loader
+
+
+def load(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
+def dump_block(token: str, entry: dict) -> str:
+    """The text of one index entry, indented under ``sources:``."""
+    text = yaml.dump(
+        {token: entry},
+        Dumper=_Dumper,
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1 << 30,
+    )
+    return "".join("  " + line if line.strip() else line for line in text.splitlines(True))
+
+
+_SOURCES_RE = re.compile(r"^sources:[ \t]*(?:#[^\n]*)?$", re.M)
+_EMPTY_TAIL_RE = re.compile(r"\nsources:[ \t]*(?:\{\s*\}|null|~)?[ \t]*(?:#[^\n]*)?\s*\Z")
+_ANCHOR_RE = re.compile(r"[\s\-\[{,:]&[\w\-]")
+# The patterns below start with a literal newline (the body is scanned with one
+# prepended), which lets the regex engine jump between line starts quickly.
+_TOP_LEVEL_RE = re.compile(r"\n[^\s#]")
+_FIRST_KEY_RE = re.compile(r"\n( +)[^\s#]")
+
+
+@dataclass
+class Slot:
+    text: str | None  # the entry's text in the file (None after a fallback parse)
+    data: object = None  # parsed entry, filled lazily
+    record: Record | None = None
+    parsed: bool = False
+
+
+@dataclass
+class Snapshot:
+    """What one read of the index file found."""
+
+    sig: tuple | None = None  # (inode, size, mtime_ns) of the file that was read
+    tail: bytes = b""  # its last bytes, to recognise an append
+    slots: dict[str, Slot] = field(default_factory=dict)
+    appendable: bool = False  # the file ends inside a canonical ``sources:`` block
+    indent: int = 2
+
+
+def split(text: str, snap: Snapshot) -> bool:
+    """Cut the ``sources:`` block of ``text`` into per-entry slices.
+
+    Fills ``snap.slots`` and returns True, or returns False when the text is
+    not in a shape this fast path can vouch for (then the caller parses it
+    whole). Every check is one C-level regex scan; nothing is parsed here.
+    """
+    if _EMPTY_TAIL_RE.search("\n" + text[-200:]) and text.count("\nsources:") + text.startswith("sources:") == 1:
+        snap.appendable = False
+        return True
+    m = _SOURCES_RE.search(text)
+    if m is None:
+        return False
+    body = "\n" + text[m.end() + 1 :]  # every line, the first included, follows a newline
+    if _TOP_LEVEL_RE.search(body):  # a top-level key after sources:
+        return False
+    if "&" in text and _ANCHOR_RE.search(text):  # anchors may be aliased from another entry
+        return False
+    first = _FIRST_KEY_RE.search(body)
+    if first is None:  # "sources:" with nothing below it is null
+        snap.appendable = False
+        return True
+    k = len(first.group(1))
+    key_re = re.compile(
+        rf"\n {{{k}}}(?:'([^'\n]+)'|\"([^\"\n]+)\"|([^\s#'\"][^\n:]*)):[ \t]*(?:#[^\n]*)?(?=\n|\Z)"
+    )
+    keys = list(key_re.finditer(body))
+    n_at_k = len(re.findall(rf"\n {{{k}}}[^\s#]", body))
+    if len(keys) != n_at_k or (k > 1 and re.search(rf"\n {{1,{k - 1}}}[^\s#]", body)):
+        return False
+    starts = [km.start() + 1 for km in keys] + [len(body)]
+    slots = snap.slots
+    for i, km in enumerate(keys):
+        token = km.group(1) or km.group(2) or km.group(3).strip()
+        slots[token] = Slot(text=body[starts[i] : starts[i + 1]])
+    snap.indent = k
+    snap.appendable = k == 2 and text.endswith("\n")
+    return True
+
+
+def parse_whole(text: str, snap: Snapshot) -> None:
+    """Parse ``text`` with ``yaml.safe_load`` into ``snap`` (the slow, sure way)."""
+    try:
+        data = load(text)
+    except yaml.YAMLError as e:
+        raise CorruptIndexError(f"the persist index is not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict) or not isinstance(data.get("sources") or {}, dict):
+        raise CorruptIndexError("the persist index has no 'sources:' mapping")
+    md = data.get("metadata")
+    check_format(md.get("persistplus_index") if isinstance(md, dict) else None)
+    for token, entry in (data.get("sources") or {}).items():
+        snap.slots[str(token)] = Slot(text=None, data=entry, parsed=True)
+    snap.appendable = False
+
+
+
+
+_FORMAT_RE = re.compile(r"^  persistplus_index:[ \t]*(\S+)[ \t]*$", re.M)
+
+
+def check_format(value: object) -> None:
+    """Refuse an index written in a newer format than :data:`FORMAT`."""
+    if value is None:
+        return
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise CorruptIndexError(f"the persist index has a bad format number {value!r}") from None
+    if number > FORMAT:
+        raise IndexFormatError(
+            f"the persist index is in format {number}, written by a newer intake-persistplus; "
+            f"this one reads format {FORMAT}: upgrade intake-persistplus "
+            "(pip install -U intake-persistplus), or use another persist path"
+        )
+
+
+def check_header(text: str) -> None:
+    """:func:`check_format` on the ``persistplus_index:`` line before ``sources:``."""
+    head = text[: text.find("\nsources:") + 1 or 4096]
+    m = _FORMAT_RE.search(head)
+    if m is not None:
+        check_format(m.group(1))

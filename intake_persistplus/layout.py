@@ -1,0 +1,264 @@
+"""Where things live in a store, and how they are read and written there.
+
+A store is a folder, local or at any fsspec URL::
+
+    <root>/cat.yaml                        the index (an intake catalog), see index/
+    <root>/.cat.yaml.lock                  the index's lock
+    <root>/<token>/<version>/data          one version's data
+    <root>/<token>/<version>/record.yaml   that version's record, written last
+    <root>/<token>/<version>/.incomplete   present only while the version is written
+    <root>/<token>/.refresh.lock           held while the source is refreshed
+
+``<token>`` is ``dask.base.tokenize`` of the original source; ``<version>``
+is made by :func:`new_version_id`. Inside the index, paths into the store
+start with :data:`CATALOG_DIR`, so a store can be moved or mounted elsewhere.
+
+:class:`Location` does the file work on any fsspec file system;
+:class:`LocalLocation` does the same on a local disk, with appends, atomic
+renames and ``flock`` locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import os
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from . import locks
+
+INDEX = "cat.yaml"
+INDEX_LOCK = ".cat.yaml.lock"
+RECORD = "record.yaml"
+INCOMPLETE = ".incomplete"
+REFRESH_LOCK = ".refresh.lock"
+DATA = "data"
+#: Placeholder that intake expands to the directory of the catalog file.
+CATALOG_DIR = "{{ CATALOG_DIR }}"
+
+_TOKEN_RE = re.compile(r"^[0-9a-f]{16,64}$")
+_VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
+_VERSION_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+
+
+def is_token(value: Any) -> bool:
+    """True for a string that looks like a store key (lower-case hex)."""
+    return isinstance(value, str) and bool(_TOKEN_RE.match(value))
+
+
+def new_version_id(now: float | None = None) -> str:
+    """A sortable, unique version id: UTC time to the microsecond plus randomness."""
+    now = time.time() if now is None else now
+    stamp = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).strftime(_VERSION_FORMAT)
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def version_time(version: str) -> float:
+    """When a version id made by :func:`new_version_id` was made (epoch seconds)."""
+    stamp = version.split("-", 1)[0]
+    when = _dt.datetime.strptime(stamp, _VERSION_FORMAT)
+    return when.replace(tzinfo=_dt.timezone.utc).timestamp()
+
+
+def is_version_id(value: Any) -> bool:
+    """True for a name made by :func:`new_version_id`."""
+    return isinstance(value, str) and bool(_VERSION_RE.match(value))
+
+
+def legacy_version_id(timestamp: float) -> str:
+    """The id given to a version written before versions had ids."""
+    return "legacy-" + _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).strftime(
+        _VERSION_FORMAT
+    )
+
+
+def aside_name(path: str) -> str:
+    """Where a damaged file is kept: next to it, with the time and a random tag."""
+    return f"{path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+class Location:
+    """A store root on any fsspec file system (object stores included).
+
+    Paths are given as parts relative to the root: ``loc.read_bytes(INDEX)``,
+    ``loc.rm(token, version)``. Object stores have no append and no rename:
+    :meth:`replace` writes a whole object, and :meth:`lock` is a lease built
+    on exclusive create.
+    """
+
+    local = False
+
+    def __init__(self, url: str, storage_options: dict | None, fs: Any, root: str):
+        self.url = url
+        self.storage_options = dict(storage_options or {})
+        self.fs = fs
+        self.root = root.rstrip("/") or "/"
+
+    def url_of(self, *parts: str) -> str:
+        return "/".join([self.url.rstrip("/"), *parts])
+
+    def path_of(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    # -- reading --------------------------------------------------------------------
+    def read_bytes(self, *parts: str, start: int | None = None, end: int | None = None) -> bytes:
+        return self.fs.cat_file(self.path_of(*parts), start=start, end=end)
+
+    def read_text(self, *parts: str) -> str:
+        return self.read_bytes(*parts).decode("utf-8")
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path_of(*parts))
+
+    def signature(self, *parts: str) -> tuple | None:
+        """What changes when the file at ``parts`` changes (None when it is missing)."""
+        path = self.path_of(*parts)
+        self.fs.invalidate_cache(path)
+        try:
+            info = self.fs.info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        tag = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
+        return (str(tag), int(info.get("size") or 0), 0)
+
+    def listdir(self, *parts: str) -> list[str]:
+        """Names of the folders in ``parts`` (an empty list when it is missing)."""
+        path = self.path_of(*parts)
+        try:
+            entries = self.fs.ls(path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"]
+
+    def find(self, *parts: str) -> dict:
+        """Every file and folder below ``parts``, by path, in one listing."""
+        try:
+            return self.fs.find(self.path_of(*parts), withdirs=True, detail=True)
+        except FileNotFoundError:
+            return {}
+
+    def du(self, *parts: str) -> int:
+        try:
+            return int(self.fs.du(self.path_of(*parts), total=True))
+        except FileNotFoundError:
+            return 0
+
+    # -- writing --------------------------------------------------------------------
+    def makedirs(self, *parts: str) -> None:
+        self.fs.makedirs(self.path_of(*parts), exist_ok=True)
+
+    def write_text(self, text: str, *parts: str) -> None:
+        self.fs.pipe_file(self.path_of(*parts), text.encode("utf-8"))
+
+    def replace(self, data: bytes, *parts: str) -> None:
+        """Replace the file at ``parts`` whole: readers see the old or the new one."""
+        path = self.path_of(*parts)
+        self.fs.pipe_file(path, data)
+        self.fs.invalidate_cache(path)
+
+    def append(self, data: bytes, *parts: str) -> None:  # pragma: no cover - local only
+        raise NotImplementedError("object stores cannot append")
+
+    def keep_aside(self, *parts: str) -> str:
+        """Copy a damaged file out of the way; return where it went."""
+        path = self.path_of(*parts)
+        aside = aside_name(path)
+        self.fs.pipe_file(aside, self.fs.cat_file(path))
+        return aside
+
+    def rm_file(self, *parts: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path_of(*parts))
+
+    def rm(self, *parts: str) -> None:
+        """Remove the file or folder at ``parts`` (nothing when it is missing)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path_of(*parts), recursive=True)
+
+    @contextlib.contextmanager
+    def lock(self, what: str, *parts: str, ttl: float = locks.LEASE_SECONDS,
+             timeout: float = locks.WAIT_SECONDS) -> Iterator[None]:
+        """Exclusive: a lease on the object at ``parts`` (see :func:`locks.lease`)."""
+        with locks.lease(self.fs, self.path_of(*parts), what, ttl=ttl, timeout=timeout):
+            yield
+
+
+class LocalLocation(Location):
+    """A store root on a local (or mounted) file system."""
+
+    local = True
+
+    def read_bytes(self, *parts: str, start: int | None = None, end: int | None = None) -> bytes:
+        with open(self.path_of(*parts), "rb") as f:
+            if start:
+                f.seek(start)
+            return f.read() if end is None else f.read(end - (start or 0))
+
+    def signature(self, *parts: str) -> tuple | None:
+        try:
+            st = os.stat(self.path_of(*parts))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def append(self, data: bytes, *parts: str) -> None:
+        path = self.path_of(*parts)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            written = os.write(fd, data)
+            if written != len(data):  # pragma: no cover - disk full and the like
+                raise OSError(errno.EIO, f"short write to {path}")
+        finally:
+            os.close(fd)
+
+    def replace(self, data: bytes, *parts: str) -> None:
+        path = self.path_of(*parts)
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # the new file is on disk before it replaces the old
+            try:  # keep the mode a team may have given the file (group-writable, say)
+                os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+            except FileNotFoundError:
+                pass
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def keep_aside(self, *parts: str) -> str:
+        path = self.path_of(*parts)
+        aside = aside_name(path)
+        os.replace(path, aside)
+        return aside
+
+    def rm(self, *parts: str) -> None:
+        super().rm(*parts)
+        self.fs.invalidate_cache()
+
+    @contextlib.contextmanager
+    def lock(self, what: str, *parts: str, ttl: float = locks.LEASE_SECONDS,
+             timeout: float = locks.WAIT_SECONDS) -> Iterator[None]:
+        """Exclusive: a ``flock`` on the file at ``parts``, released when the holder dies."""
+        with locks.local_lock(self.path_of(*parts)):
+            yield
+
+
+def location(url: str, storage_options: dict | None = None) -> Location:
+    """The :class:`Location` (local or not) for a store root URL or path."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    cls = LocalLocation if "file" in protocols else Location
+    return cls(url, storage_options, fs, root)

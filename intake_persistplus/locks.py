@@ -1,0 +1,110 @@
+"""Locks of a store: a ``flock`` on a local file system, a lease on any other.
+
+Both serve the index (one writer at a time) and refreshes (one refresh per
+source at a time). A local lock dies with its holder; a remote lease names its
+owner and when it ends, and a lease past its end is broken by the next taker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+
+from .errors import IndexLockTimeout
+
+logger = logging.getLogger(__name__)
+
+#: seconds a remote lock is held at most before others may break it
+LEASE_SECONDS = 60.0
+#: seconds a taker waits for a remote lock
+WAIT_SECONDS = 120.0
+
+
+def create_exclusive(fs, path: str, data: bytes) -> None:
+    """Write ``path`` only if it does not exist (raise ``FileExistsError`` otherwise).
+
+    fsspec's ``mode="create"`` maps to S3's ``If-None-Match: *`` and GCS's
+    ``ifGenerationMatch=0``; a file system without it gets an ``"xb"`` open.
+    """
+    try:
+        fs.pipe_file(path, data, mode="create")
+    except TypeError:  # an older fsspec or a file system without "create"
+        with fs.open(path, "xb") as f:
+            f.write(data)
+
+
+@contextlib.contextmanager
+def lease(
+    fs, lock_path: str, what: str, ttl: float = LEASE_SECONDS, timeout: float = WAIT_SECONDS
+) -> Iterator[None]:
+    """An exclusive lease on any fsspec file system, built on exclusive create.
+
+    The lock object names its owner and when the lease ends. A lease past its
+    end was left by a dead holder and is broken.
+
+    Raises
+    ------
+    IndexLockTimeout
+        naming the holder, when the lease cannot be had within ``timeout`` seconds.
+    """
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        body = json.dumps({"owner": owner, "expires": time.time() + ttl})
+        try:
+            create_exclusive(fs, lock_path, body.encode())
+            break
+        except FileExistsError:
+            pass
+        try:
+            held = json.loads(fs.cat_file(lock_path))
+        except FileNotFoundError:
+            continue  # released meanwhile
+        except ValueError:
+            held = {}
+        if float(held.get("expires") or 0) < time.time():
+            # re-read right before deleting: only this very lease is broken
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                if json.loads(fs.cat_file(lock_path)) == held:
+                    logger.warning("breaking the stale lock %s held by %s", lock_path, held.get("owner"))
+                    fs.rm(lock_path)
+            continue
+        if time.monotonic() > deadline:
+            raise IndexLockTimeout(
+                f"could not lock {what} within {timeout:.0f} s (held by {held.get('owner')}); "
+                f"try again, or remove {lock_path} if nothing is running"
+            )
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 0.5)
+    try:
+        yield
+    finally:
+        try:
+            held = json.loads(fs.cat_file(lock_path))
+            if held.get("owner") == owner:
+                fs.rm(lock_path)
+        except FileNotFoundError:
+            pass
+        except Exception as e:  # the work is done; the lease will expire by itself
+            logger.warning("could not release the lock %s: %s", lock_path, e)
+
+
+@contextlib.contextmanager
+def local_lock(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if needed); released when the holder dies."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,109 @@
+"""Original sources: their store key, how they were made, and making them again.
+
+A persisted copy records how its original was made (class, positional and
+keyword arguments, name, description, metadata, without credentials), so
+that refreshes and :meth:`PersistStore.backtrack` can make the same original
+again, with the same token. Only classes that intake's driver registry (or an
+already imported module) vouches for are ever built from a record.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from typing import Any
+
+from .record import plain
+from .secrets import scrub
+
+
+def tokenize(obj: Any) -> str:
+    """The store key of a source: ``dask.base.tokenize``."""
+    from dask.base import tokenize as _tok
+
+    return _tok(obj)
+
+
+def is_persisted_source(source: Any) -> bool:
+    """True for a source read from a persist store (or an export)."""
+    md = getattr(source, "metadata", None)
+    return isinstance(md, dict) and "original_tok" in md and "persist_version" in md
+
+
+def source_state(source: Any) -> dict:
+    """``{cls, args, kwargs}`` of how ``source`` was made, YAML-safe, credentials removed.
+
+    Positional arguments keep their positions; each is scrubbed under its
+    parameter name, so a positional ``storage_options`` loses its secrets too.
+    """
+    from intake.utils import classname
+
+    args = plain(list(getattr(source, "_captured_init_args", ())))
+    try:
+        names = [p for p in inspect.signature(type(source).__init__).parameters if p != "self"]
+    except (TypeError, ValueError):
+        names = []
+    for i, value in enumerate(args):
+        name = names[i] if i < len(names) else None
+        args[i] = scrub({name: value})[name] if name else scrub(value)
+    return {
+        "cls": classname(source),
+        "args": args,
+        "kwargs": scrub(plain(dict(getattr(source, "_captured_init_kwargs", {})))),
+    }
+
+
+def registered_class(clsname: str) -> Any:
+    """The class named ``clsname`` if intake's driver registry (or an imported module)
+    vouches for it; nothing is imported on a record's word alone.
+
+    Raises
+    ------
+    ValueError
+        when no registered driver or imported source class has that name.
+    """
+    from intake.source import registry
+    from intake.source.base import DataSourceBase
+
+    for name, item in registry.drivers.enabled_plugins().items():
+        value = getattr(item, "value", item)
+        if isinstance(value, str):
+            if value.replace(":", ".") == clsname:
+                return registry[name]
+        elif isinstance(value, type) and f"{value.__module__}.{value.__name__}" == clsname:
+            return value
+    mod, _, attr = clsname.rpartition(".")
+    cls = getattr(sys.modules.get(mod), attr, None)
+    if isinstance(cls, type) and (
+        issubclass(cls, DataSourceBase) or hasattr(cls, "read") and hasattr(cls, "container")
+    ):
+        return cls
+    raise ValueError(
+        f"cannot recreate the original source: class {clsname!r} is not a driver registered "
+        "with intake (install or register its plugin)"
+    )
+
+
+def recreate(info: dict, what: Any = None) -> Any:
+    """The original source described by a copy's metadata (``original_source``,
+    ``original_name``, ``original_description``, ``original_metadata``).
+
+    Name, description and metadata are restored, so the result has the same
+    token as the original (unless the original had credentials in its
+    ``storage_options``, which are never stored).
+    """
+    state = info.get("original_source") or {}
+    if not isinstance(state, dict) or not isinstance(state.get("cls"), str):
+        raise ValueError(f"no original source is recorded for {what!r}")
+    cls = registered_class(state["cls"])
+    src = cls(*(state.get("args") or []), **(state.get("kwargs") or {}))
+    src.name = info.get("original_name")
+    src.description = info.get("original_description")
+    if "metadata" not in (state.get("kwargs") or {}) and info.get("original_metadata"):
+        src.metadata = dict(info["original_metadata"])
+    return src
+
+
+def original_from_entry(entry: Any, **kwargs: Any) -> Any:
+    """The original source of a catalog entry, never redirected."""
+    return entry(persist_mode="never", **kwargs)

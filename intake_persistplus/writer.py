@@ -1,0 +1,115 @@
+"""Writing one version of a persisted source into the store.
+
+The order is what makes a version safe to read: the folder gets an
+``.incomplete`` marker, the container's persister writes the data, then the
+record is written and the marker removed. Only then is the version complete;
+the store publishes it in the index afterwards. A failure before that leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from .errors import UnrecordableArgumentError
+from .gc import writer_marker
+from .index import dump_block
+from .layout import CATALOG_DIR, DATA, INCOMPLETE, RECORD, Location, new_version_id
+from .originals import source_state
+from .record import Record, plain
+from .secrets import scrub
+from .walk import map_strings, walk
+
+
+def _is_plain(value: Any) -> bool:
+    def leaf(v: Any) -> Any:
+        if not (v is None or isinstance(v, (bool, int, float, str))):
+            raise TypeError
+        return v
+
+    def key(k: Any) -> Any:
+        if not isinstance(k, str):
+            raise TypeError
+        return k
+
+    try:
+        walk(value, leaf, key=key, sequences=(list, tuple))
+    except TypeError:
+        return False
+    return True
+
+
+def check_recordable(kwargs: dict) -> None:
+    """Writer arguments are recorded for refreshes, so they must be plain data.
+
+    Raises
+    ------
+    UnrecordableArgumentError
+        (a ``TypeError``) naming the first argument that is not.
+    """
+    for key, value in kwargs.items():
+        if not _is_plain(value):
+            raise UnrecordableArgumentError(
+                f"writer argument {key}={value!r} cannot be recorded for later refreshes: "
+                "give plain values (numbers, strings, lists, dicts), e.g. a codec's "
+                "configuration as a dict"
+            )
+
+
+def reroot(value: Any, old: str, new: str) -> Any:
+    """``value`` with every string that starts with ``old`` starting with ``new`` instead."""
+    return map_strings(value, lambda s: new + s[len(old):] if s.startswith(old) else s)
+
+
+def write_version(
+    loc: Location,
+    source: Any,
+    token: str,
+    persister: Any,
+    ttl: Any,
+    keep: int | None,
+    kwargs: dict,
+) -> Record:
+    """Write a new, complete version of ``source`` under ``token``; return its record.
+
+    The version is not yet in the index: the caller publishes it.
+    """
+    version = new_version_id()
+    loc.makedirs(token, version)
+    try:
+        loc.write_text(writer_marker(), token, version, INCOMPLETE)
+        driver, args = persister.write(
+            source, loc.url_of(token, version, DATA),
+            storage_options=loc.storage_options or None, **kwargs,
+        )
+        args = scrub(plain(args))
+        args.pop("storage_options", None)  # supplied by the store when it opens the data
+        args = reroot(args, loc.url_of(token, version), f"{CATALOG_DIR}/{token}/{version}")
+        record = Record(
+            token=token,
+            driver=driver,
+            args=args,
+            container=str(getattr(source, "container", "")),
+            original_name=getattr(source, "name", None),
+            original_description=getattr(source, "description", None),
+            original_metadata=scrub(plain(dict(getattr(source, "metadata", None) or {}))),
+            original_source=source_state(source),
+            timestamp=time.time(),
+            ttl=ttl,
+            persist_kwargs=scrub(plain(dict(kwargs))),
+            version=version,
+            keep=keep,
+            parameters=scrub(plain(dict(source.__dict__.get("_pp_call") or {}))),
+            description=f"persisted copy of {getattr(source, 'name', None) or token}",
+        )
+        loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
+        loc.rm_file(token, version, INCOMPLETE)
+    except BaseException:
+        loc.rm(token, version)  # an unfinished version is never left to be served
+        with contextlib.suppress(Exception):
+            if not loc.fs.ls(loc.path_of(token), detail=False):
+                loc.rm(token)  # nor an empty folder for a source never persisted
+        raise
+    return record
