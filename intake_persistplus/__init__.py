@@ -21,7 +21,6 @@ _lazy = {
     "register_container": "intake_persistplus.containers",
     "unregister_container": "intake_persistplus.containers",
     "persist_path": "intake_persistplus.config",
-    "activate": "intake_persistplus.activate",
     "deactivate": "intake_persistplus.activate",
 }
 _lazy.update(

@@ -100,7 +100,7 @@ def run(folder: str = "demo-output", rows: int = 600_000, out: TextIO | None = N
             f"-> {t_csv / t_parquet:.1f}x faster")
 
         say("\n4. After the TTL (2 s) the copy expires; the next data access refreshes it")
-        from intake_persistplus import store
+        from .persist_store import store
 
         before = store.record(original)
         time.sleep(max(0.0, before.timestamp + before.ttl - time.time()) + 0.1)

@@ -88,7 +88,12 @@ class IndexLockTimeout(PersistIndexError, TimeoutError):
     """A lock of the store (index or refresh) could not be taken in time."""
 
 
+class CLIError(PersistError):
+    """A problem with a command line, reported in one line."""
+
+
 __all__ = [
+    "CLIError",
     "AlreadyPersistedError",
     "CorruptIndexError",
     "ExportLocationError",

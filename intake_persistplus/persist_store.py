@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import config, gc, versions
+from .copies import open_copy
 from .errors import (
     AlreadyPersistedError,
     CorruptIndexError,
@@ -30,17 +31,10 @@ from .errors import (
     PersistPathError,
 )
 from .index import Index
-from .layout import CATALOG_DIR, REFRESH_LOCK, Location, is_token, location
-from .originals import (
-    is_persisted_source,
-    original_from_entry,
-    recreate,
-    registered_class,
-    tokenize,
-)
+from .layout import REFRESH_LOCK, Location, is_token, location
+from .originals import is_persisted_source, original_from_entry, recreate, tokenize
 from .record import Record
 from .versions import VersionInfo
-from .walk import map_strings
 from .writer import check_recordable, write_version
 
 logger = logging.getLogger(__name__)
@@ -168,49 +162,8 @@ class PersistStore:
         return rec
 
     def open(self, record: Record) -> Any:
-        """Make the persisted source that ``record`` describes.
-
-        Only drivers registered with intake are built, and only with paths
-        inside this store.
-        """
-        from intake.source import registry
-
-        if record.driver in registry:
-            cls = registry[record.driver]
-        elif "." in record.driver:  # intake 0.7 wrote class paths; only registered ones do
-            try:
-                cls = registered_class(record.driver)
-            except ValueError:
-                cls = None
-        else:
-            cls = None
-        if cls is None:
-            raise ValueError(
-                f"persisted entry {record.token} needs intake driver {record.driver!r}, "
-                "which is not installed or not registered with intake"
-            )
-        loc = self._loc()
-        root = loc.url.rstrip("/")
-        args = map_strings(dict(record.args), lambda s: s.replace(CATALOG_DIR, root))
-        for key, value in args.items():
-            if key in ("urlpath", "path") and isinstance(value, str):
-                folder = loc.url_of(record.token)
-                inside = value.rstrip("/") == folder or (
-                    value.startswith(folder + "/") and ".." not in value[len(folder) :].split("/")
-                )
-                if not inside:
-                    raise ValueError(
-                        f"persisted entry {record.token} points outside its folder "
-                        f"{folder!r}: {value!r}"
-                    )
-        args.pop("storage_options", None)  # never the index's word: the store's own
-        if loc.storage_options:
-            args["storage_options"] = loc.storage_options
-        args["metadata"] = record.metadata()
-        source = cls(**args)
-        source.name = record.token
-        source.description = record.description
-        return source
+        """Make the persisted source that ``record`` describes (see :func:`.copies.open_copy`)."""
+        return open_copy(record, self._loc())
 
     # -- the mapping ---------------------------------------------------------------
     def __iter__(self) -> Iterator[str]:

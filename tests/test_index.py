@@ -187,3 +187,27 @@ def test_one_broken_entry_does_not_hide_the_others(tmp_path):
     assert idx.get(good.token).original_name == "source1"
     assert idx.get(bad.token) is None  # skipped, logged; no exception
     assert idx.get(good.token).original_name == "source1"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["canonical", "flow-style"])
+def test_an_index_from_a_newer_format_is_refused_and_never_overwritten(
+    csv_catalog, persist_dir, fast
+):
+    from intake_persistplus import IndexFormatError, PersistWarning, store
+
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist()
+    index = persist_dir / "cat.yaml"
+    text = index.read_text().replace("persistplus_index: 1", "persistplus_index: 2")
+    if not fast:  # the whole-file parse checks the format too
+        doc = yaml.safe_load(text)
+        text = yaml.safe_dump(doc, default_flow_style=True)
+    index.write_text(text)
+    with pytest.raises(IndexFormatError, match="format 2.*upgrade intake-persistplus"):
+        len(store)
+    with pytest.warns(PersistWarning, match="newer intake-persistplus"):
+        source = intake.open_catalog(str(csv_catalog)).csvsource
+    assert not source.is_persisted and source.read().shape == (200, 4)
+    with pytest.raises(IndexFormatError):
+        source.persist()
+    assert index.read_text() == text  # never rebuilt over

@@ -95,3 +95,52 @@ def test_entry_point_registration_is_lazy(counter_catalog, tmp_path):
         },
     )
     assert out.stdout.split() == ["True", "CounterFileSource", "[0,", "1,", "2,", "3,", "4,", "5,", "6]"]
+
+
+def test_registering_twice_needs_clobber(persist_dir):
+    from intake_persistplus import register_container, unregister_container
+    from tests.plugin_counter import CounterPersister
+
+    class Other(CounterPersister):
+        pass
+
+    register_container("counter", CounterPersister)
+    try:
+        register_container("counter", CounterPersister)  # the same persister again: fine
+        with pytest.raises(ValueError, match="clobber=True"):
+            register_container("counter", Other)
+        register_container("counter", Other, clobber=True)
+        from intake_persistplus.containers import get_persister
+
+        assert type(get_persister("counter")) is Other
+    finally:
+        unregister_container("counter")
+    assert "counter" not in known_containers()
+    with pytest.raises(KeyError, match="counter"):
+        unregister_container("counter")
+
+
+def test_a_missing_library_names_what_to_install(tmp_path, persist_dir):
+    """A built-in persister whose library cannot be imported says what to pip install."""
+    import numpy as np
+
+    np.save(tmp_path / "a.npy", np.arange(6))
+    cat = write_catalog(tmp_path, {"arr": {"driver": "numpy", "args": {"path": "{{ CATALOG_DIR }}a.npy"}}})
+    out = run_python(
+        f"""
+        import sys
+        sys.modules["zarr"] = None  # as if zarr were not installed
+        import intake
+        source = intake.open_catalog({str(cat)!r}).arr
+        try:
+            source.persist()
+        except ValueError as e:
+            print(type(e).__name__, "|", e)
+        print("read", source.read().tolist())
+        """,
+        env={"INTAKE_PERSIST_PATH": str(persist_dir)},
+    )
+    first, second = out.stdout.strip().splitlines()
+    assert first.startswith("NoPersisterError |")
+    assert "'ndarray'" in first and "zarr" in first and "pip install intake-persistplus[array]" in first
+    assert second == "read [0, 1, 2, 3, 4, 5]"

@@ -1,0 +1,97 @@
+"""How the command line shows things: sizes, durations, tables, JSON, progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+PROG = "intake-persist"
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def human_seconds(s: float | None) -> str:
+    if s is None:
+        return "never"
+    sign = "-" if s < 0 else ""
+    s = abs(s)
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= span:
+            return f"{sign}{s / span:.1f}{unit}"
+    return f"{sign}{s:.0f}s"
+
+
+def table(rows: Sequence[dict], columns: Sequence[str], out=None) -> None:
+    out = out or sys.stdout
+    if not rows:
+        print("(nothing)", file=out)
+        return
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), file=out)
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+def emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+class Progress:
+    """``label i/n`` on one terminal line; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str, total: int):
+        self.label, self.total, self.done = label, total, 0
+        self.enabled = sys.stderr.isatty() and total > 1
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if self.enabled:
+            sys.stderr.write(f"\r{self.label} {self.done}/{self.total}: {what[:60]:<60}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def label(rec) -> str:
+    """An entry's name, with the user parameters it was made with."""
+    name = rec.original_name or "-"
+    if rec.parameters:
+        name += "(" + ", ".join(f"{k}={v!r}" for k, v in rec.parameters.items()) + ")"
+    return name
+
+
+def entry_row(rec, now: float, size: int | None = None) -> dict:
+    """What ``list`` and ``info`` show of one entry."""
+    expires_in = None if rec.ttl is None else rec.timestamp + rec.ttl - now
+    return {
+        "token": rec.token,
+        "name": rec.original_name,
+        "parameters": rec.parameters,
+        "container": rec.container,
+        "timestamp": rec.timestamp,
+        "time": dt.datetime.fromtimestamp(rec.timestamp, dt.timezone.utc).isoformat(),
+        "age": now - rec.timestamp,
+        "ttl": rec.ttl,
+        "expires_in": expires_in,
+        "expired": rec.expired(now),
+        "size": size,
+        "version": rec.version,
+    }
+
+
