@@ -2,20 +2,28 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# `make demo` installs only the package and what it needs; `make test` (and docs,
+# bench, lint) add the test and documentation requirements of ci/requirements.txt.
+DEMO_STAMP := $(VENV)/.demo-stamp
+STAMP := $(VENV)/.test-stamp
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-fast docs bench lint clean
 
-$(STAMP): pyproject.toml ci/requirements.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r ci/requirements.txt -e .
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml ci/requirements.txt $(DEMO_STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r ci/requirements.txt -e .
 	touch $(STAMP)
 
 install: $(STAMP)
 
-demo: install
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m intake_persistplus demo
 
 test: install

@@ -46,9 +46,21 @@ def persist_path() -> str:
 
     ``intake.conf["persist_path"]`` (set by the ``INTAKE_PERSIST_PATH``
     environment variable) or :func:`default_persist_path`. Local paths are
-    made absolute and ``~`` is expanded.
+    made absolute and ``~`` is expanded; a relative path is resolved once, the
+    first time it is used in the process.
     """
-    return normalize_path(_conf().get("persist_path") or default_persist_path())
+    raw = os.fspath(_conf().get("persist_path") or default_persist_path())
+    if "://" in raw or os.path.isabs(os.path.expanduser(raw)):
+        return normalize_path(raw)
+    resolved = _resolved_paths.get(raw)
+    if resolved is None:
+        resolved = _resolved_paths[raw] = normalize_path(raw)
+    return resolved
+
+
+#: a relative persist path is resolved once, against the working directory of the
+#: moment it is first used: a later os.chdir does not move the store
+_resolved_paths: dict[str, str] = {}
 
 
 def normalize_path(path: Any) -> str:
@@ -77,13 +89,21 @@ def validate_mode(value: Any, where: str = "") -> str:
 
 
 def validate_ttl(ttl: Any) -> float | int | None:
-    """Check a time-to-live in seconds: ``None`` (never expires) or finite and >= 0.
+    """Check a time-to-live: ``None`` (never expires), a finite number of seconds
+    >= 0, or a duration such as ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"``.
 
-    ``0`` means "always expired". Booleans, strings, NaN, infinities and
+    ``0`` means "always expired". Booleans, other strings, NaN, infinities and
     negative numbers are refused with an :class:`InvalidTTLError` naming the value.
     """
     if ttl is None:
         return None
+    if isinstance(ttl, str):
+        try:
+            seconds = parse_duration(ttl)
+        except PersistSettingError:
+            seconds = None
+        if seconds is not None and math.isfinite(seconds):
+            return int(seconds) if seconds.is_integer() else seconds
     ok = (
         isinstance(ttl, numbers.Real)
         and not isinstance(ttl, bool)
@@ -92,8 +112,9 @@ def validate_ttl(ttl: Any) -> float | int | None:
     )
     if not ok:
         raise InvalidTTLError(
-            f"ttl={ttl!r} is not valid: give None (never expires) or a finite "
-            "number of seconds >= 0 (0 means always expired)"
+            f"ttl={ttl!r} is not valid: give None (never expires), a finite number of "
+            "seconds >= 0 (0 means always expired) or a duration such as '90s', '15m', "
+            "'2h', '7d'"
         )
     return int(ttl) if isinstance(ttl, numbers.Integral) else float(ttl)
 

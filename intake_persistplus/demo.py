@@ -1,4 +1,8 @@
-"""The README's main job: persist a CSV source of a stock catalog and show the effect.
+"""The README's main job: persist a slow CSV source of a stock catalog and show the effect.
+
+The original is slow for a reason users meet every day: a gzip-compressed CSV
+whose timestamps must be parsed on every read. The copy is parquet, with the
+types already decoded.
 
 Run with ``make demo``, ``intake-persist demo`` or ``python -m intake_persistplus demo``.
 Everything is written below one scratch folder; the user's own store is not touched.
@@ -9,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from importlib import resources
 from typing import TextIO
@@ -32,7 +37,17 @@ def _make_csv(path: str, rows: int) -> None:
             "payment": rng.choice(["card", "cash", None], rows, p=[0.7, 0.25, 0.05]),
         }
     )
-    df.to_csv(path, index=False)
+    df.to_csv(path, index=False, compression="gzip")
+
+
+def speedup_text(slow: float, fast: float) -> str:
+    """Honest words for a ratio of two timings: a speed-up only when there is one."""
+    ratio = slow / fast if fast > 0 else float("inf")
+    if ratio >= 1.2:
+        return f"the copy reads {ratio:.1f}x as fast"
+    if ratio > 1 / 1.2:
+        return "about as fast as the original here: persisting pays when reading the original is slow"
+    return f"the copy reads slower here ({1 / ratio:.1f}x the original's time)"
 
 
 def _best_of(fn: Callable[[], object], n: int = 3) -> float:
@@ -47,7 +62,6 @@ def _best_of(fn: Callable[[], object], n: int = 3) -> float:
 def run(folder: str = "demo-output", rows: int = 600_000, out: TextIO | None = None) -> dict:
     """Run the demo in ``folder`` (emptied first); return the figures it printed."""
     import intake
-    import pandas as pd
 
     def say(msg: str = "") -> None:
         print(msg, file=out, flush=True)
@@ -66,13 +80,24 @@ def run(folder: str = "demo-output", rows: int = 600_000, out: TextIO | None = N
     store_dir = os.path.join(folder, "persisted")
     old_path = intake.conf.get("persist_path")
     intake.conf["persist_path"] = store_dir
+    with warnings.catch_warnings():
+        # dask's notice that a gzip file is one partition: expected, and noise here
+        warnings.filterwarnings("ignore", message="Warning gzip compression does not support")
+        return _steps(folder, store_dir, catalog_rows=rows, say=say, old_path=old_path)
+
+
+def _steps(folder: str, store_dir: str, catalog_rows: int, say, old_path) -> dict:
+    import intake
+    import pandas as pd
+
+    rows = catalog_rows
     try:
         catalog = os.path.join(folder, "catalog.yaml")
         text = resources.files("intake_persistplus").joinpath("examples/demo.yaml").read_text()
         with open(catalog, "w") as f:
             f.write(text)
-        say(f"1. Writing {rows:,} rows of CSV and a catalog into {folder}")
-        _make_csv(os.path.join(folder, "trips.csv"), rows)
+        say(f"1. Writing {rows:,} rows of gzip-compressed CSV and a catalog into {folder}")
+        _make_csv(os.path.join(folder, "trips.csv.gz"), rows)
         say(f"   persist store: {store_dir}")
 
         cat = intake.open_catalog(catalog)
@@ -94,10 +119,11 @@ def run(folder: str = "demo-output", rows: int = 600_000, out: TextIO | None = N
         say(f"   cat.trips -> {type(again).__name__} at {again._urlpath}")
         pd.testing.assert_frame_equal(again.read(), original.read())
         say("   its data equals the original's (pandas.testing.assert_frame_equal)")
-        t_csv = _best_of(original.read)
-        t_parquet = _best_of(again.read)
-        say(f"   read(): CSV {t_csv:.3f} s, persisted {t_parquet:.3f} s "
-            f"-> {t_csv / t_parquet:.1f}x faster")
+        t_csv = _best_of(original.read, 5)
+        t_parquet = _best_of(again.read, 5)
+        say(f"   read(), best of 5: the original (decompress, parse, parse dates) {t_csv:.3f} s, "
+            f"the persisted copy {t_parquet:.3f} s")
+        say(f"   -> {speedup_text(t_csv, t_parquet)}")
 
         say("\n4. After the TTL (2 s) the copy expires; the next data access refreshes it")
         from .persist_store import store

@@ -26,6 +26,14 @@ class NotPersistedError(PersistError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownNameError(NotPersistedError, ValueError):
+    """A string that is neither a store token nor the name of a persisted entry."""
+
+
+class AmbiguousNameError(NotPersistedError, ValueError):
+    """A name that several persisted entries share (one per set of user parameters)."""
+
+
 # -- bad values ----------------------------------------------------------------------
 class PersistSettingError(PersistError, ValueError):
     """A persistence setting (mode, ttl, keep, a ``persist:`` block) that cannot be used."""
@@ -93,6 +101,7 @@ class CLIError(PersistError):
 
 
 __all__ = [
+    "AmbiguousNameError",
     "CLIError",
     "AlreadyPersistedError",
     "CorruptIndexError",
@@ -110,6 +119,7 @@ __all__ = [
     "PersistPathError",
     "PersistSettingError",
     "PersistWarning",
+    "UnknownNameError",
     "UnrecordableArgumentError",
     "UnsupportedObjectError",
 ]

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import locks
+from .errors import PersistPathError
 
 INDEX = "cat.yaml"
 INDEX_LOCK = ".cat.yaml.lock"
@@ -42,6 +43,9 @@ REFRESH_LOCK = ".refresh.lock"
 DATA = "data"
 #: Placeholder that intake expands to the directory of the catalog file.
 CATALOG_DIR = "{{ CATALOG_DIR }}"
+
+#: seconds a remote refresh lease lasts (and others wait for it) at most
+REFRESH_LEASE = 1800.0
 
 _TOKEN_RE = re.compile(r"^[0-9a-f]{16,64}$")
 _VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
@@ -190,6 +194,15 @@ class Location:
             yield
 
 
+    @contextlib.contextmanager
+    def refresh_lock(self, token: str) -> Iterator[None]:
+        """Held while one process refreshes one source, so that others wait for it."""
+        self.makedirs(token)
+        with self.lock(f"the refresh of {token}", token, REFRESH_LOCK,
+                       ttl=REFRESH_LEASE, timeout=REFRESH_LEASE):
+            yield
+
+
 class LocalLocation(Location):
     """A store root on a local (or mounted) file system."""
 
@@ -204,7 +217,14 @@ class LocalLocation(Location):
     def signature(self, *parts: str) -> tuple | None:
         try:
             st = os.stat(self.path_of(*parts))
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            if os.path.isfile(self.root):
+                raise PersistPathError(
+                    f"the persist path {self.root!r} is a file, not a folder; set "
+                    "INTAKE_PERSIST_PATH / intake.conf['persist_path'] to a folder"
+                ) from None
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 

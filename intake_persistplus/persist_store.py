@@ -1,11 +1,9 @@
 """PersistStore: the persisted sources of one persist location, as a catalog-like
-mapping, and the one place that writes them.
+mapping (token -> current persisted source), and the one place that writes them.
 
-Keys are tokens (``dask.base.tokenize(original)``), values the persisted
-sources (the current version of each). The layout on disk is described in
-:mod:`intake_persistplus.layout`; the index in :mod:`intake_persistplus.index`.
 A persist writes a complete version (:mod:`.writer`), then publishes it in the
-index; readers only follow the index, so they never see a half-written version.
+index (:mod:`.index`); readers only follow the index, so they never see a
+half-written version. The layout on disk is described in :mod:`.layout`.
 
 Two ways to look a record up, with one policy each: :meth:`PersistStore.record`
 raises :class:`NotPersistedError`, :meth:`PersistStore.lookup` returns None.
@@ -18,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -25,27 +24,25 @@ from typing import Any
 from . import config, gc, versions
 from .copies import open_copy
 from .errors import (
-    AlreadyPersistedError,
+    AmbiguousNameError,
     CorruptIndexError,
     NotPersistedError,
     PersistPathError,
+    UnknownNameError,
 )
 from .index import Index
-from .layout import REFRESH_LOCK, Location, is_token, location
+from .layout import Location, is_token, location
 from .originals import is_persisted_source, original_from_entry, recreate, tokenize
 from .record import Record
-from .versions import VersionInfo
-from .writer import check_recordable, write_version
+from .versions import StoreVersions, VersionInfo
+from .writer import check_not_a_copy, check_recordable, write_version
 
 logger = logging.getLogger(__name__)
-
-#: seconds a remote refresh lease lasts (and others wait for it) at most
-REFRESH_LEASE = 1800.0
 
 __all__ = ["PersistStore", "VersionInfo", "store"]
 
 
-class PersistStore:
+class PersistStore(StoreVersions):
     """The persisted sources of one persist location, as a catalog-like mapping.
 
     ``path=None`` follows ``intake.conf["persist_path"]`` (``INTAKE_PERSIST_PATH``)
@@ -95,6 +92,24 @@ class PersistStore:
                 idx = self._indexes[key] = Index(loc, rebuild=lambda: versions.newest_records(loc))
             return idx
 
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Report a failure to write inside the store with its full path and what to do."""
+        try:
+            yield
+        except PersistPathError:
+            raise
+        except OSError as e:
+            where = os.fspath(e.filename) if e.filename else ""
+            root = self._loc().root
+            if not where.startswith(root) or isinstance(e, FileNotFoundError):
+                raise  # not the store's own files (the original's, say): as it is
+            raise PersistPathError(
+                f"cannot {what}: {e.strerror or e} on {where}; make the persist store at "
+                f"{self.path!r} writable, or set INTAKE_PERSIST_PATH / "
+                "intake.conf['persist_path'] to a location you can write"
+            ) from e
+
     def _writable(self) -> Location:
         try:
             loc = self._loc()
@@ -112,14 +127,21 @@ class PersistStore:
 
     # -- looking up -------------------------------------------------------------
     def get_tok(self, x: Any) -> str:
-        """The store key for a token, an original source, a persisted source or an entry."""
+        """The store key for a token, an entry's name, an original source, a
+        persisted source or a catalog entry.
+
+        A name (``"trips"``, or with its user parameters, ``"trips(year=2024)"``)
+        is accepted when it matches exactly one persisted entry.
+
+        Raises
+        ------
+        UnknownNameError
+            (a ``KeyError`` and a ``ValueError``) for a string that is neither.
+        AmbiguousNameError
+            for a name that several entries share, listing each.
+        """
         if isinstance(x, str):
-            if not is_token(x):
-                raise ValueError(
-                    f"{x!r} is not a store token (lower-case hexadecimal, as made by "
-                    "dask.base.tokenize)"
-                )
-            return x
+            return x if is_token(x) else self.token_of_name(x)
         if is_persisted_source(x):
             return x.metadata["original_tok"]
         from intake.catalog.entry import CatalogEntry
@@ -129,6 +151,23 @@ class PersistStore:
         if hasattr(x, "read") or hasattr(x, "_captured_init_kwargs"):
             return tokenize(x)
         raise TypeError(f"cannot find a store token for {x!r}")
+
+    def token_of_name(self, name: str) -> str:
+        """The token of the one persisted entry named ``name`` (see :meth:`get_tok`)."""
+        found = self._index().named(name)
+        if len(found) == 1:
+            return found[0].token
+        if not found:
+            raise UnknownNameError(
+                f"{name!r} is not a store token (lower-case hexadecimal, as made by "
+                f"dask.base.tokenize) nor the name of a persisted entry in {self.path}; "
+                "`intake-persist list` shows what is there"
+            )
+        raise AmbiguousNameError(
+            f"{name!r} names {len(found)} persisted entries: "
+            + "; ".join(f"{r.label} ({r.token})" for r in found)
+            + ". Give the name with its parameters, as listed, or a token"
+        )
 
     def lookup(self, x: Any) -> Record | None:
         """The current record of a token, source or entry; None when nothing is persisted.
@@ -178,6 +217,8 @@ class PersistStore:
     def __contains__(self, item: Any) -> bool:
         try:
             return self.lookup(item) is not None
+        except AmbiguousNameError:
+            return True
         except (TypeError, ValueError):
             return False
 
@@ -212,73 +253,6 @@ class PersistStore:
         info = md if isinstance(md, dict) and "original_source" in md else self.record(x).metadata()
         return recreate(info, x)
 
-    # -- versions ----------------------------------------------------------------
-    def versions(self, source_or_token: Any) -> list[VersionInfo]:
-        """Every stored version of a source, oldest first (newest last)."""
-        token = self.get_tok(source_or_token)
-        return versions.list_versions(self._loc(), token, self.lookup(token))
-
-    def version_at(self, source_or_token: Any, at: Any) -> VersionInfo:
-        """The version that was current at ``at`` (a datetime, ISO string or epoch seconds)."""
-        when = config.epoch(at)
-        token = self.get_tok(source_or_token)
-        return versions.version_at(self.versions(token), when, token)
-
-    def open_version(self, source_or_token: Any, version: str) -> Any:
-        """The persisted source of one version, by its id."""
-        token = self.get_tok(source_or_token)
-        return self.open(versions.find_version(self.versions(token), version, token).record)
-
-    def prune(
-        self,
-        source_or_token: Any = None,
-        keep: int | None = None,
-        older_than: Any = None,
-        dry_run: bool = False,
-        grace: float = 0.0,
-    ) -> list[VersionInfo]:
-        """Remove old versions and their files; the newest version always stays.
-
-        Parameters
-        ----------
-        source_or_token
-            one source, or ``None`` for every source in the store.
-        keep
-            keep this many newest versions; by default each source's own
-            ``keep`` (from ``persist(keep=...)``) or ``intake.conf["persist_keep"]``.
-        older_than
-            also remove versions older than this (seconds or ``timedelta``).
-        dry_run
-            only report what would be removed.
-        grace
-            leave versions that were replaced less than this many seconds ago.
-
-        Returns
-        -------
-        list of VersionInfo
-            the versions removed (or that would be).
-        """
-        keep = config.validate_keep(keep)
-        age = None if older_than is None else config.validate_seconds(older_than, "older_than")
-        tokens = [self.get_tok(source_or_token)] if source_or_token is not None else list(self)
-        loc = self._loc()
-        removed = []
-        for token in tokens:
-            current = self.lookup(token)
-            found = versions.list_versions(loc, token, current)
-            n = keep or (current.keep if current else None) or config.persist_keep()
-            for v in versions.to_prune(found, n, age, grace):
-                removed.append(v)
-                if not dry_run:
-                    loc.rm(token, v.version)
-        return removed
-
-    def du(self) -> dict:
-        """Bytes on disk: ``{"entries": {token: bytes}, "total": bytes}``."""
-        loc = self._loc()
-        entries = {name: loc.du(name) for name in gc.token_folders(loc)}
-        return {"entries": entries, "total": sum(entries.values())}
-
     # -- writing ---------------------------------------------------------------
     def add(self, source: Any, ttl: Any = None, keep: int | None = None, **kwargs: Any) -> Any:
         """Persist ``source`` (see ``DataSource.persist``) and return the persisted source."""
@@ -289,14 +263,7 @@ class PersistStore:
         config.persist_keep()  # bad settings are reported before anything is written
         config.prune_grace()
         check_recordable(kwargs)
-        if is_persisted_source(source):
-            name = source.metadata.get("original_name") or "<entry>"
-            raise AlreadyPersistedError(
-                f"this is already the persisted copy of {name!r} (token "
-                f"{source.metadata['original_tok']}); to write a new version, call "
-                f"store.refresh(source), or persist the original: "
-                f"cat.{name}(persist_mode='never').persist()"
-            )
+        check_not_a_copy(source)
         persister = get_persister(getattr(source, "container", None))
         if hasattr(persister, "check_kwargs"):
             persister.check_kwargs(dict(kwargs))
@@ -309,23 +276,17 @@ class PersistStore:
 
     def _write(self, source, token, persister, ttl, keep, kwargs) -> Any:
         loc = self._writable()
-        record = write_version(loc, source, token, persister, ttl, keep, kwargs)
+        with self._writing(f"write a new version of {token}"):
+            record = write_version(loc, source, token, persister, ttl, keep, kwargs)
         # the version is complete from here on: a failure to publish leaves it on disk
         # (listed by versions(), used by an index rebuild), never half-deleted
-        self._index().put(record)
+        with self._writing(f"publish version {record.version} of {token} in the index"):
+            self._index().put(record)
         logger.info("persisted %s as %s/%s", record.original_name, token, record.version)
         if keep or config.persist_keep():
             self.prune(token, grace=config.prune_grace())
         self._collect(loc, token)
         return self.open(record)
-
-    @contextlib.contextmanager
-    def _refresh_lock(self, loc: Location, token: str) -> Iterator[None]:
-        """Held while one process refreshes one source, so that others wait for it."""
-        loc.makedirs(token)
-        with loc.lock(f"the refresh of {token}", token, REFRESH_LOCK,
-                      ttl=REFRESH_LEASE, timeout=REFRESH_LEASE):
-            yield
 
     def refresh_expired(self, token: str, original: Any = None) -> Any:
         """Refresh ``token`` unless someone did while we waited; return the fresh copy.
@@ -334,7 +295,7 @@ class PersistStore:
         processes) wait for the one under way and then get its result.
         """
         loc = self._writable()
-        with self._refresh_lock(loc, token):
+        with loc.refresh_lock(token):
             current = self.lookup(token)
             if current is not None and not current.expired():
                 return self.open(current)
@@ -347,7 +308,7 @@ class PersistStore:
         :meth:`backtrack`. Refreshes of one source never run at the same time.
         """
         token = self.get_tok(x)
-        with self._refresh_lock(self._writable(), token):
+        with self._writable().refresh_lock(token):
             return self._refresh(token, original)
 
     def _refresh(self, token: str, original: Any) -> Any:
@@ -356,6 +317,9 @@ class PersistStore:
         record = self.record(token)
         if original is None:
             original = self.backtrack(record.token)
+        if "_pp_call" not in original.__dict__ and record.parameters:
+            # made again from the record: it keeps the user parameters it was made with
+            original._pp_call = dict(record.parameters)
         persister = get_persister(record.container or original.container)
         return self._write(
             original, record.token, persister, record.ttl, record.keep, dict(record.persist_kwargs)
@@ -367,9 +331,10 @@ class PersistStore:
         Returns False when nothing was persisted under it.
         """
         token = self.get_tok(source_or_token)
-        removed = self._index().delete(token)
-        if delfiles:
-            self._loc().rm(token)
+        with self._writing(f"remove {token}"):
+            removed = self._index().delete(token)
+            if delfiles:
+                self._loc().rm(token)
         return removed
 
     def clear(self) -> None:
@@ -377,9 +342,10 @@ class PersistStore:
         loc = self._loc()
         if not loc.exists():
             return
-        self._index().clear()
-        for name in gc.token_folders(loc):
-            loc.rm(name)
+        with self._writing("clear the store"):
+            self._index().clear()
+            for name in gc.token_folders(loc):
+                loc.rm(name)
 
     # -- leftovers of interrupted writes ---------------------------------------------
     def _collect(self, loc: Location, token: str) -> list[str]:

@@ -105,6 +105,15 @@ class Record:
         now = time.time() if now is None else now
         return now >= self.timestamp + self.ttl
 
+    @property
+    def label(self) -> str:
+        """The entry's name with the user parameters it was made with,
+        ``byregion(region='south')``: the call that gives back its original."""
+        name = self.original_name or "-"
+        if self.parameters:
+            name += "(" + ", ".join(f"{k}={v!r}" for k, v in self.parameters.items()) + ")"
+        return name
+
     def metadata(self) -> dict:
         """The persisted source's ``metadata``: everything needed to remake the original."""
         return {

@@ -13,9 +13,11 @@ import datetime as _dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
+from . import config, gc
 from .errors import NotPersistedError
 from .layout import RECORD, Location, is_token
 from .record import Record
@@ -139,3 +141,90 @@ def to_prune(
             continue
         out.append(v)
     return out
+
+
+def prune(
+    loc: Location,
+    token: str,
+    current: Record | None,
+    keep: int | None,
+    older_than: float | None = None,
+    grace: float = 0.0,
+    dry_run: bool = False,
+) -> list[VersionInfo]:
+    """Remove what :func:`to_prune` chooses among ``token``'s versions (unless
+    ``dry_run``); return those versions."""
+    chosen = to_prune(list_versions(loc, token, current), keep, older_than, grace)
+    if not dry_run:
+        for v in chosen:
+            loc.rm(token, v.version)
+    return chosen
+
+
+class StoreVersions:
+    """The versions part of :class:`~intake_persistplus.persist_store.PersistStore`:
+    listing, finding by time or id, retention and disk use. It uses the store's
+    ``get_tok``, ``lookup``, ``open``, ``_loc`` and ``_writing``."""
+
+    def versions(self, source_or_token: Any) -> list[VersionInfo]:
+        """Every stored version of a source, oldest first (newest last)."""
+        token = self.get_tok(source_or_token)
+        return list_versions(self._loc(), token, self.lookup(token))
+
+    def version_at(self, source_or_token: Any, at: Any) -> VersionInfo:
+        """The version that was current at ``at`` (a datetime, ISO string or epoch seconds)."""
+        when = config.epoch(at)
+        token = self.get_tok(source_or_token)
+        return version_at(self.versions(token), when, token)
+
+    def open_version(self, source_or_token: Any, version: str) -> Any:
+        """The persisted source of one version, by its id."""
+        token = self.get_tok(source_or_token)
+        return self.open(find_version(self.versions(token), version, token).record)
+
+    def prune(
+        self,
+        source_or_token: Any = None,
+        keep: int | None = None,
+        older_than: Any = None,
+        dry_run: bool = False,
+        grace: float = 0.0,
+    ) -> list[VersionInfo]:
+        """Remove old versions and their files; the newest version always stays.
+
+        Parameters
+        ----------
+        source_or_token
+            one source, or ``None`` for every source in the store.
+        keep
+            keep this many newest versions; by default each source's own
+            ``keep`` (from ``persist(keep=...)``) or ``intake.conf["persist_keep"]``.
+        older_than
+            also remove versions older than this (seconds or ``timedelta``).
+        dry_run
+            only report what would be removed.
+        grace
+            leave versions that were replaced less than this many seconds ago.
+
+        Returns
+        -------
+        list of VersionInfo
+            the versions removed (or that would be).
+        """
+        keep = config.validate_keep(keep)
+        age = None if older_than is None else config.validate_seconds(older_than, "older_than")
+        tokens = [self.get_tok(source_or_token)] if source_or_token is not None else list(self)
+        loc, removed = self._loc(), []
+        for token in tokens:
+            current = self.lookup(token)
+            n = keep or (current.keep if current else None) or config.persist_keep()
+            with self._writing(f"prune the versions of {token}"):
+                removed += prune(loc, token, current, n, age, grace, dry_run)
+        return removed
+
+    def du(self) -> dict:
+        """Bytes on disk: ``{"entries": {token: bytes}, "total": bytes}``."""
+        loc = self._loc()
+        entries = {name: loc.du(name) for name in gc.token_folders(loc)}
+        return {"entries": entries, "total": sum(entries.values())}
+

@@ -13,11 +13,11 @@ import contextlib
 import time
 from typing import Any
 
-from .errors import UnrecordableArgumentError
+from .errors import AlreadyPersistedError, UnrecordableArgumentError
 from .gc import writer_marker
 from .index import dump_block
 from .layout import CATALOG_DIR, DATA, INCOMPLETE, RECORD, Location, new_version_id
-from .originals import source_state
+from .originals import is_persisted_source, source_state
 from .record import Record, plain
 from .secrets import scrub
 from .walk import map_strings, walk
@@ -56,6 +56,27 @@ def check_recordable(kwargs: dict) -> None:
                 "give plain values (numbers, strings, lists, dicts), e.g. a codec's "
                 "configuration as a dict"
             )
+
+
+def check_not_a_copy(source: Any) -> None:
+    """Refuse to persist a persisted copy, naming the call that persists its original.
+
+    Raises
+    ------
+    AlreadyPersistedError
+        (a ``ValueError``) for a source read from a persist store.
+    """
+    if not is_persisted_source(source):
+        return
+    md = source.metadata
+    name = md.get("original_name") or "<entry>"
+    params = md.get("original_parameters") or {}
+    call = ", ".join([*(f"{k}={v!r}" for k, v in params.items()), "persist_mode='never'"])
+    raise AlreadyPersistedError(
+        f"this is already the persisted copy of {name!r} (token {md['original_tok']}); "
+        f"to write a new version, call store.refresh(source), or persist the original: "
+        f"cat.{name}({call}).persist()"
+    )
 
 
 def reroot(value: Any, old: str, new: str) -> Any:

@@ -119,7 +119,7 @@ def test_persist_and_export(csv_catalog, persist_dir, tmp_path):
         (["refresh"], "say what to refresh"),
         (["persist", "no-such-catalog.yaml", "x"], "no-such-catalog.yaml"),
         (["persist", "CATALOG", "missing"], "has no entry 'missing'"),
-        (["persist", "CATALOG", "csvsource", "--ttl", "-5"], "ttl=-5.0"),
+        (["persist", "CATALOG", "csvsource", "--ttl", "-5"], "ttl='-5'"),
         (["persist", "CATALOG", "csvsource", "-p", "yaer=2023"], "has no parameter 'yaer'"),
     ],
 )

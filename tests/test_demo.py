@@ -17,9 +17,21 @@ def test_demo_persists_redirects_and_refreshes(tmp_path):
     figures = run(str(tmp_path / "demo"), rows=5000, out=out)
     text = out.getvalue()
     assert figures["refreshed"] is True
-    assert "is_persisted=True" in text and "redirected" in text and "faster" in text
+    assert "is_persisted=True" in text and "redirected" in text
+    ratio = figures["csv_read"] / figures["parquet_read"]
+    assert ("as fast" in text) and (f"{ratio:.1f}x as fast" in text or ratio < 1.2)
     assert (tmp_path / "demo" / "persisted" / "cat.yaml").exists()
     assert intake.conf.get("persist_path") == before  # the user's store is left alone
+
+
+@pytest.mark.parametrize(
+    "slow, fast, words",
+    [(3.0, 1.0, "reads 3.0x as fast"), (1.0, 1.05, "about as fast"), (1.0, 2.0, "reads slower here (2.0x")],
+)
+def test_the_demo_words_its_speed_up_honestly(slow, fast, words):
+    from intake_persistplus.demo import speedup_text
+
+    assert words in speedup_text(slow, fast)
 
 
 def test_demo_never_empties_a_folder_it_did_not_make(tmp_path):

@@ -71,7 +71,7 @@ def test_get_persisted_of_a_source_never_persisted(csv_catalog, persist_dir):
 
 
 @pytest.mark.parametrize(
-    "ttl", ["60", -1, -0.5, math.nan, math.inf, -math.inf, True, False, [10], {"s": 1}]
+    "ttl", ["soon", "-5m", "inf", -1, -0.5, math.nan, math.inf, -math.inf, True, False, [10], {"s": 1}]
 )
 def test_bad_ttl_is_refused_before_anything_is_written(csv_catalog, persist_dir, ttl):
     cat = intake.open_catalog(str(csv_catalog))
@@ -83,6 +83,14 @@ def test_bad_ttl_is_refused_before_anything_is_written(csv_catalog, persist_dir,
     assert not persist_dir.exists() or not any(persist_dir.rglob("*.parquet"))
     assert not source.has_been_persisted
     assert source.read().shape == (200, 4)  # the original stays usable
+
+
+@pytest.mark.parametrize("ttl, seconds", [("90", 90), ("15m", 900), ("2h", 7200), ("7d", 604800), ("1.5s", 1.5)])
+def test_ttl_takes_durations(csv_catalog, persist_dir, ttl, seconds):
+    """The same durations as the command line's: in persist(), YAML and --ttl."""
+    source = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
+    assert source.persist(ttl=ttl).metadata["ttl"] == seconds
+    assert store.record(source).ttl == seconds
 
 
 @pytest.mark.parametrize("ttl", [None, 0, 5, 2.5])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from ..config import parse_duration, positive_int
 from ..errors import CLIError
@@ -87,8 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("persist", c.cmd_persist, "persist an entry of a catalog", [js])
     p.add_argument("catalog", metavar="CATALOG", help="catalog file or URL")
     p.add_argument("entry", metavar="ENTRY")
-    p.add_argument("--ttl", type=float, metavar="SECONDS", help="seconds the copy stays fresh")
-    p.add_argument("--keep", type=_argument(positive_int), metavar="N", help="versions to keep")
+    p.add_argument("--ttl", metavar="TTL",
+                   help="how long the copy stays fresh: seconds or 90s, 15m, 2h, 7d (default: "
+                   "the entry's declared persist: ttl, else never expires)")
+    p.add_argument("--keep", type=_argument(positive_int), metavar="N",
+                   help="versions to keep (default: the entry's declared persist: keep)")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="user parameter of the entry")
     add("gc", c.cmd_gc, "remove what interrupted persists left behind")
     p = add("demo", c.cmd_demo, "persist a bundled example and show the effect (the README's main job)")
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.debug:
         logging.basicConfig(level=logging.DEBUG)
+    else:  # intake's note on every parameterised access, which says nothing to a CLI user
+        warnings.filterwarnings("ignore", message="Shell command not executed due to getshell")
     try:
         if args.persist_path:
             import intake

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 import time
 from collections.abc import Iterable
 
 from ..errors import CLIError
-from .format import PROG, Progress, emit_json, entry_row, human_seconds, human_size, label, table
+from .format import (
+    PROG,
+    Progress,
+    emit_json,
+    entry_row,
+    expires_text,
+    human_seconds,
+    human_size,
+    plural,
+    table,
+    utc_text,
+)
 
 
-# -- formatting ------------------------------------------------------------------
 # -- store helpers -----------------------------------------------------------------
 def _store():
     from ..persist_store import store
@@ -21,27 +30,26 @@ def _store():
 
 
 def resolve(ident: str) -> str:
-    """A token from a token, a unique token prefix, or an original source name."""
+    """A token from a token, an entry's name (with its parameters, as ``list``
+    shows them), or a unique token prefix of at least 4 characters."""
+    from ..errors import AmbiguousNameError, UnknownNameError
     from ..layout import is_token
 
     store = _store()
-    tokens = list(store)
-    if is_token(ident) and ident in tokens:
+    if is_token(ident) and store.lookup(ident) is not None:
         return ident
-    by_prefix = [t for t in tokens if t.startswith(ident)] if len(ident) >= 4 else []
+    try:
+        return store.token_of_name(ident)
+    except AmbiguousNameError as e:
+        raise CLIError(str(e)) from None
+    except UnknownNameError:
+        pass
+    by_prefix = [t for t in store if t.startswith(ident)] if len(ident) >= 4 else []
     if len(by_prefix) == 1:
         return by_prefix[0]
-    by_name = [t for t in tokens if (store.lookup(t) or _Missing).original_name == ident]
-    if len(by_name) == 1:
-        return by_name[0]
-    if len(by_name) > 1 or len(by_prefix) > 1:
-        found = by_name or by_prefix
-        raise CLIError(f"{ident!r} matches {len(found)} entries ({', '.join(found)}); give a token")
+    if len(by_prefix) > 1:
+        raise CLIError(f"{ident!r} matches {len(by_prefix)} tokens ({', '.join(by_prefix)}); give more of it")
     raise CLIError(f"no persisted entry {ident!r} in {store.path} (see `{PROG} list`)")
-
-
-class _Missing:
-    original_name = None
 
 
 # -- commands ----------------------------------------------------------------------
@@ -63,12 +71,12 @@ def cmd_list(args) -> int:
         [
             {
                 "token": r["token"],
-                "name": label(rec),
+                "name": rec.label,
                 "container": r["container"],
                 "size": human_size(r["size"]),
                 "age": human_seconds(r["age"]),
                 "ttl": "none" if r["ttl"] is None else human_seconds(r["ttl"]),
-                "expires in": "never" if r["expires_in"] is None else human_seconds(r["expires_in"]),
+                "expires in": expires_text(r["expires_in"]),
                 "state": "expired" if r["expired"] else "fresh",
             }
             for rec, r in found
@@ -121,14 +129,14 @@ def cmd_versions(args) -> int:
         [
             {
                 "version": v.version,
-                "time": dt.datetime.fromtimestamp(v.timestamp).strftime("%Y-%m-%d %H:%M:%S"),
+                "time (utc)": utc_text(v.timestamp),
                 "age": human_seconds(now - v.timestamp),
                 "size": human_size(v.size),
                 "current": "*" if v.current else "",
             }
             for v in versions
         ],
-        ["version", "time", "age", "size", "current"],
+        ["version", "time (utc)", "age", "size", "current"],
     )
     return 0
 
@@ -184,14 +192,14 @@ def cmd_clear(args) -> int:
     n = len(store)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise CLIError(f"clear would remove {n} entries from {store.path}; add --yes to confirm")
+            raise CLIError(f"clear would remove {plural(n, 'entry', 'entries')} from {store.path}; add --yes to confirm")
         what = "the 1 persisted entry and its" if n == 1 else f"all {n} persisted entries and their"
         answer = input(f"Remove {what} data from {store.path}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed")
             return 1
     store.clear()
-    print(f"removed {n} entries from {store.path}")
+    print(f"removed {plural(n, 'entry', 'entries')} from {store.path}")
     return 0
 
 
@@ -205,19 +213,23 @@ def cmd_prune(args) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for v in removed:
         print(f"{verb} {v.token}/{v.version} ({human_size(v.size)})")
-    print(f"{verb} {len(removed)} version(s), {human_size(sum(v.size for v in removed))}")
+    print(f"{verb} {plural(len(removed), 'version', 'versions')}, {human_size(sum(v.size for v in removed))}")
     return 0
 
 
 def cmd_du(args) -> int:
     store = _store()
     usage = store.du()
+    records = {t: store.lookup(t) for t in usage["entries"]}
     if args.json:
+        usage["names"] = {
+            t: {"name": r.original_name, "parameters": r.parameters} if r else None
+            for t, r in records.items()
+        }
         emit_json(usage)
         return 0
-    names = {t: (store.lookup(t) or _Missing).original_name for t in usage["entries"]}
     rows = [
-        {"token": t, "name": names[t] or "-", "size": human_size(b)}
+        {"token": t, "name": records[t].label if records[t] else "-", "size": human_size(b)}
         for t, b in sorted(usage["entries"].items(), key=lambda kv: -kv[1])
     ]
     table(rows, ["token", "name", "size"])
@@ -263,7 +275,15 @@ def cmd_persist(args) -> int:
         has = ", ".join(known) if known else "none"
         raise CLIError(f"entry {args.entry!r} has no parameter {', '.join(map(repr, unknown))} (it has: {has})")
     source = cat[args.entry](persist_mode="never", **params)
-    persisted = source.persist(ttl=args.ttl, keep=args.keep)
+    # as a first catalog access would: the entry's declared persist: settings,
+    # with --ttl and --keep overriding them only when given
+    from ..config import declared_persist, validate_ttl
+
+    spec = declared_persist(source.__dict__.get("_entry")) or {}
+    ttl = spec.pop("ttl", None) if args.ttl is None else validate_ttl(args.ttl)
+    keep = spec.pop("keep", None) if args.keep is None else args.keep
+    spec.pop("keep", None)
+    persisted = source.persist(ttl=ttl, keep=keep, **spec)
     md = persisted.metadata
     if args.json:
         emit_json({"token": md["original_tok"], "version": md["persist_version"], "name": args.entry})
@@ -283,7 +303,7 @@ def cmd_gc(args) -> int:
     gone = _store().gc()
     for g in gone:
         print(f"removed unfinished {g}")
-    print(f"removed {len(gone)} unfinished version(s)")
+    print(f"removed {plural(len(gone), 'unfinished version', 'unfinished versions')}")
     return 0
 
 

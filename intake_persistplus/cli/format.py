@@ -33,6 +33,24 @@ def human_seconds(s: float | None) -> str:
     return f"{sign}{s:.0f}s"
 
 
+def expires_text(expires_in: float | None) -> str:
+    """``never``, ``2.0h``, or ``expired 23s ago``."""
+    if expires_in is None:
+        return "never"
+    if expires_in <= 0:
+        return f"expired {human_seconds(-expires_in)} ago"
+    return human_seconds(expires_in)
+
+
+def utc_text(timestamp: float) -> str:
+    """A time as the command line shows it everywhere: UTC, ISO-like."""
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def table(rows: Sequence[dict], columns: Sequence[str], out=None) -> None:
     out = out or sys.stdout
     if not rows:
@@ -66,14 +84,6 @@ class Progress:
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
-
-
-def label(rec) -> str:
-    """An entry's name, with the user parameters it was made with."""
-    name = rec.original_name or "-"
-    if rec.parameters:
-        name += "(" + ", ".join(f"{k}={v!r}" for k, v in rec.parameters.items()) + ")"
-    return name
 
 
 def entry_row(rec, now: float, size: int | None = None) -> dict:

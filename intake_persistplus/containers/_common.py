@@ -38,17 +38,49 @@ def check_kwargs(kwargs: dict, allowed: set[str], what: str, examples: str) -> d
     return kwargs
 
 
-def progress_enabled() -> bool:
-    """Show progress bars: only in a terminal, unless ``intake.conf["persist_progress"]`` is False."""
+def progress_mode() -> str | None:
+    """How persists show progress: ``None`` (not at all), ``"terminal"`` (a text bar,
+    only when stderr is a terminal: the default) or ``"forced"`` (always, with tqdm,
+    which Jupyter renders as a widget), from ``intake.conf["persist_progress"]``."""
     import sys
 
     from intake import conf
 
-    setting = conf.get("persist_progress", True)
-    if setting is False or str(setting).strip().lower() in ("0", "false", "no", "off"):
-        return False
+    setting = conf.get("persist_progress")
+    text = str(setting).strip().lower()
+    if setting is False or text in ("0", "false", "no", "off"):
+        return None
+    if setting is True or text in ("1", "true", "yes", "on", "force", "always"):
+        return "forced"
     stream = sys.stderr
-    return bool(getattr(stream, "isatty", None) and stream.isatty())
+    return "terminal" if getattr(stream, "isatty", None) and stream.isatty() else None
+
+
+def _forced_bar() -> Any:
+    """A dask callback drawing a tqdm bar of finished tasks (``tqdm.auto``: a widget
+    in Jupyter, text elsewhere); dask's own text bar when tqdm is not installed."""
+    import sys
+
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        from dask.diagnostics import ProgressBar
+
+        return ProgressBar(minimum=0, out=sys.stderr)
+    from dask.callbacks import Callback
+
+    class TqdmBar(Callback):
+        def _start_state(self, dsk, state):
+            total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+            self._bar = tqdm(total=total, desc="persisting", unit="task", file=sys.stderr)
+
+        def _posttask(self, key, result, dsk, state, worker_id):
+            self._bar.update(1)
+
+        def _finish(self, dsk, state, errored):
+            self._bar.close()
+
+    return TqdmBar()
 
 
 def compute(*tasks: Any) -> tuple:
@@ -56,7 +88,8 @@ def compute(*tasks: Any) -> tuple:
     if there is one), with a progress bar in a terminal for anything lasting over a second."""
     import dask
 
-    if not progress_enabled():
+    mode = progress_mode()
+    if mode is None:
         return dask.compute(*tasks)
     client = None
     try:
@@ -70,7 +103,8 @@ def compute(*tasks: Any) -> tuple:
 
         from dask.diagnostics import ProgressBar
 
-        with ProgressBar(minimum=1.0, out=sys.stderr):
+        bar = ProgressBar(minimum=1.0, out=sys.stderr) if mode == "terminal" else _forced_bar()
+        with bar:
             return dask.compute(*tasks)
     from distributed import progress
 

@@ -155,13 +155,57 @@ def _write_part(
     return fresh
 
 
+#: what the writer arguments users get wrong most accept
+_ACCEPTED = {
+    "compression": "'none', 'snappy', 'gzip', 'brotli', 'lz4' or 'zstd' (or a dict of them by column)",
+    "row_group_size": "a whole number of rows >= 1",
+    "compression_level": "a whole number (or a dict of them by column)",
+    "version": "'1.0', '2.4' or '2.6'",
+    "use_dictionary": "True, False or a list of column names",
+}
+
+
+def _try_writer_values(kwargs: dict) -> None:
+    """Write a one-row table with each argument in turn; name the first one refused."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..errors import PersistSettingError
+
+    if not kwargs:
+        return
+    table = pa.table({"x": [1]})
+    try:
+        pq.write_table(table, io.BytesIO(), **kwargs)
+        return
+    except Exception as whole:  # find the argument at fault, to name it
+        error: Exception = whole
+    for key, value in kwargs.items():
+        extra = {"compression": "zstd"} if key == "compression_level" and "compression" not in kwargs else {}
+        try:
+            pq.write_table(table, io.BytesIO(), **{key: value, **extra})
+        except Exception as e:
+            accepted = _ACCEPTED.get(key, "what pyarrow.parquet.write_table accepts")
+            raise PersistSettingError(
+                f"writer argument {key}={value!r} is refused by pyarrow's parquet writer "
+                f"({type(e).__name__}: {e}); give {accepted}"
+            ) from None
+    raise PersistSettingError(
+        f"the writer arguments {kwargs!r} are refused together by pyarrow's parquet writer "
+        f"({type(error).__name__}: {error})"
+    ) from None
+
+
 class DataFramePersister:
     """Persist ``dataframe`` sources to a folder of parquet files."""
 
     container = "dataframe"
 
     def check_kwargs(self, kwargs: dict) -> dict:
-        """Refuse writer keyword arguments that pyarrow's parquet writer does not take."""
+        """Refuse writer keyword arguments that pyarrow's parquet writer does not take,
+        or whose values it refuses (tried on a one-row table, before anything is written)."""
         unknown = sorted(set(kwargs) - _writer_kwargs())
         if unknown:
             raise TypeError(
@@ -169,6 +213,7 @@ class DataFramePersister:
                 "dataframe; accepted are pyarrow.parquet.write_table's, e.g. "
                 "compression, row_group_size, use_dictionary"
             )
+        _try_writer_values(kwargs)
         return kwargs
 
     def write(self, source: Any, path: str, storage_options: dict | None = None, **kwargs: Any):

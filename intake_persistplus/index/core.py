@@ -108,6 +108,16 @@ class Index:
         """Keys of the index that are store tokens (hand-added others are ignored)."""
         return [t for t in self.snapshot().slots if is_token(t)]
 
+    def named(self, name: str) -> list[Record]:
+        """The records whose original is named ``name`` (or whose label, name and
+        user parameters, is ``name``). Reads every entry: for names, not tokens."""
+        found = []
+        for token in self.tokens():
+            rec = self.get(token)
+            if rec is not None and name in (rec.original_name, rec.label):
+                found.append(rec)
+        return found
+
     def __contains__(self, token: str) -> bool:
         return token in self.snapshot().slots
 
