@@ -27,6 +27,8 @@ _lazy.update(
     dict.fromkeys(
         [
             "AlreadyPersistedError",
+            "AmbiguousNameError",
+            "CLIError",
             "CorruptIndexError",
             "ExportLocationError",
             "IndexFormatError",
@@ -42,8 +44,10 @@ _lazy.update(
             "PersistPathError",
             "PersistSettingError",
             "PersistWarning",
+            "UnknownNameError",
             "UnrecordableArgumentError",
             "UnsupportedObjectError",
+            "VersionGoneError",
         ],
         "intake_persistplus.errors",
     )

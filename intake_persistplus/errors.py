@@ -26,6 +26,11 @@ class NotPersistedError(PersistError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class VersionGoneError(PersistError, FileNotFoundError):
+    """The data of a persisted version that was removed (pruned, refreshed away,
+    removed) after the source was handed out."""
+
+
 class UnknownNameError(NotPersistedError, ValueError):
     """A string that is neither a store token nor the name of a persisted entry."""
 
@@ -122,4 +127,5 @@ __all__ = [
     "UnknownNameError",
     "UnrecordableArgumentError",
     "UnsupportedObjectError",
+    "VersionGoneError",
 ]

@@ -14,6 +14,7 @@ Both let a damaged index (:class:`CorruptIndexError`) or an unusable location
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -40,6 +41,9 @@ from .writer import check_not_a_copy, check_recordable, write_version
 logger = logging.getLogger(__name__)
 
 __all__ = ["PersistStore", "VersionInfo", "store"]
+
+#: errors of a file system that refuses writes, whichever file they name
+_STORE_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
 
 
 class PersistStore(StoreVersions):
@@ -102,8 +106,12 @@ class PersistStore(StoreVersions):
         except OSError as e:
             where = os.fspath(e.filename) if e.filename else ""
             root = self._loc().root
-            if not where.startswith(root) or isinstance(e, FileNotFoundError):
+            ours = where.startswith(root) or (
+                not os.path.isabs(where) and e.errno in _STORE_ERRNOS  # rmtree names files relatively
+            )
+            if not ours or isinstance(e, FileNotFoundError):
                 raise  # not the store's own files (the original's, say): as it is
+            where = where if os.path.isabs(where) else f"{where or 'a file'} in {root}"
             raise PersistPathError(
                 f"cannot {what}: {e.strerror or e} on {where}; make the persist store at "
                 f"{self.path!r} writable, or set INTAKE_PERSIST_PATH / "

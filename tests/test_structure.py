@@ -156,3 +156,14 @@ def test_the_checks_can_fail(tmp_path):
     sample.write_text("from intake_persistplus import containers\ncontainers._registry\n"
                       "from intake_persistplus.redirect import _label\n")
     assert private_imports(sample) == ["import of _label", "containers._registry"]
+
+
+def test_every_exception_is_exported():
+    import intake_persistplus
+    from intake_persistplus import errors
+
+    names = {n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, Warning | Exception)}
+    assert names == set(errors.__all__)
+    assert {n for n in names if getattr(intake_persistplus, n) is getattr(errors, n)} == names
+    bases = {n for n in names if not issubclass(getattr(errors, n), errors.PersistError)}
+    assert bases == {"PersistWarning"}

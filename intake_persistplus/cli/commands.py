@@ -280,9 +280,9 @@ def cmd_persist(args) -> int:
     from ..config import declared_persist, validate_ttl
 
     spec = declared_persist(source.__dict__.get("_entry")) or {}
-    ttl = spec.pop("ttl", None) if args.ttl is None else validate_ttl(args.ttl)
-    keep = spec.pop("keep", None) if args.keep is None else args.keep
-    spec.pop("keep", None)
+    ttl, keep = spec.pop("ttl", None), spec.pop("keep", None)
+    ttl = ttl if args.ttl is None else validate_ttl(args.ttl)
+    keep = keep if args.keep is None else args.keep
     persisted = source.persist(ttl=ttl, keep=keep, **spec)
     md = persisted.metadata
     if args.json:

@@ -111,3 +111,38 @@ def compute(*tasks: Any) -> tuple:
     futures = client.compute(list(tasks))
     progress(futures)
     return tuple(client.gather(futures))
+
+
+def version_gone(source: Any, error: BaseException) -> BaseException:
+    """The error for reading a persisted version whose files were removed since
+    ``source`` was handed out: what happened, and how to get the current copy."""
+    from ..errors import VersionGoneError
+
+    md = getattr(source, "metadata", None) or {}
+    name = md.get("original_name") or "<entry>"
+    params = md.get("original_parameters") or {}
+    call = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    return VersionGoneError(
+        f"version {md.get('persist_version')!r} of {name!r} (token {md.get('original_tok')}) "
+        "is no longer in the persist store: it was pruned or replaced after this source was "
+        f"handed out ({error}). Get the current copy again: cat.{name}({call}), or "
+        f"store[{md.get('original_tok')!r}]"
+    )
+
+
+def guard_gone(method: Any) -> Any:
+    """Wrap a data method of a persisted source: a missing file becomes :func:`version_gone`."""
+    import functools
+
+    @functools.wraps(method)
+    def guarded(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except FileNotFoundError as e:
+            from ..errors import VersionGoneError
+
+            if isinstance(e, VersionGoneError):
+                raise
+            raise version_gone(self, e) from e
+
+    return guarded

@@ -13,6 +13,8 @@ from __future__ import annotations
 from intake.source import base
 from intake_parquet.source import ParquetSource
 
+from ._common import guard_gone
+
 
 class PersistedParquetSource(ParquetSource):
     """A dataframe persisted by intake-persistplus: a folder of parquet files.
@@ -28,6 +30,15 @@ class PersistedParquetSource(ParquetSource):
         super().__init__(urlpath, metadata=metadata, storage_options=storage_options, **kwargs)
         self._calculate_divisions = bool(calculate_divisions)
 
+    @guard_gone
+    def read(self):
+        return super().read()
+
+    @guard_gone
+    def read_partition(self, i):
+        return super().read_partition(i)
+
+    @guard_gone
     def to_dask(self):
         import dask.dataframe as dd
 
@@ -39,6 +50,7 @@ class PersistedParquetSource(ParquetSource):
         )
         return self._df
 
+    @guard_gone
     def _get_schema(self):
         import fsspec
         import pyarrow.parquet as pq

@@ -19,6 +19,7 @@ from typing import Any
 from intake.source.base import DataSource, Schema
 
 from ..errors import UnsupportedObjectError
+from ._common import guard_gone
 
 DRIVER = "persisted_python"
 _TAG = "__pp__"
@@ -124,6 +125,7 @@ class PersistedPythonSource(DataSource):
     def _get_partition(self, i: int) -> Any:
         return self.read()
 
+    @guard_gone
     def read(self) -> Any:
         import fsspec
 
