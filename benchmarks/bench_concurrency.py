@@ -63,7 +63,7 @@ def writer(
 
     import intake
 
-    from intake_persistplus.index import LocalBackend
+    from intake_persistplus.index import Index
     from intake_persistplus.persist_store import store
 
     cat = intake.open_catalog(catalog)
@@ -75,7 +75,7 @@ def writer(
 
     # time spent waiting for, and holding, the index lock (a few perf_counter calls)
     lock_stats = {"wait": 0.0, "hold": 0.0, "n": 0}
-    plain_lock = LocalBackend.lock
+    plain_lock = Index.lock
 
     @contextlib.contextmanager
     def timed_lock(self):
@@ -89,7 +89,7 @@ def writer(
                 lock_stats["hold"] += time.perf_counter() - t1
                 lock_stats["n"] += 1
 
-    LocalBackend.lock = timed_lock
+    Index.lock = timed_lock
 
     Path(ready_file).write_text(str(os.getpid()))
     deadline = time.time() + READY_TIMEOUT + 60

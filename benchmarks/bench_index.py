@@ -40,9 +40,9 @@ def build_store(catalog: str, entry: str, root: str, n_entries: int) -> dict:
 
     import intake
 
-    from intake_persistplus.index import Index, LocalBackend
+    from intake_persistplus.index import Index
+    from intake_persistplus.layout import CATALOG_DIR, location, new_version_id
     from intake_persistplus.persist_store import store
-    from intake_persistplus.record import CATALOG_DIR, new_version_id
 
     _use_store(root)
     cat = intake.open_catalog(catalog)
@@ -50,7 +50,7 @@ def build_store(catalog: str, entry: str, root: str, n_entries: int) -> dict:
     getattr(cat, entry).persist()
     real = time.perf_counter() - t0
     record = store.record(getattr(cat, entry)(persist_mode="never"))
-    index = Index(LocalBackend(root))
+    index = Index(location(root))
     t0 = time.perf_counter()
     for i in range(n_entries - 1):
         token, version = secrets.token_hex(16), new_version_id()
@@ -77,12 +77,13 @@ def measure_access(catalog: str, entry: str, roots: dict, repeats: int, loop: in
     alternating between the stores in ``roots`` (label -> persist path)."""
     import intake
 
-    from intake_persistplus.index import Index, LocalBackend
+    from intake_persistplus.index import Index
+    from intake_persistplus.layout import location
 
     cold = {}
     for label, root in roots.items():  # what the first access in a process pays for the index
         t0 = time.perf_counter()
-        len(Index(LocalBackend(root)))
+        len(Index(location(root)))
         cold[label] = time.perf_counter() - t0
     cat = intake.open_catalog(catalog)
     first = {}

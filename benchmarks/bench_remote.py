@@ -73,7 +73,7 @@ class _Probe:
         from intake_persistplus import persist_store as ps
         from intake_persistplus.containers import dataframe
         from intake_persistplus.index import Index
-        from intake_persistplus.layout import LocalLocation, Location
+        from intake_persistplus.layout import Location
 
         probe = self
         plain_call = s3fs.S3FileSystem._call_s3
@@ -111,7 +111,7 @@ class _Probe:
         phase(ps.PersistStore, "_collect", "gc of the token folder")
         phase(ps.PersistStore, "open", "open the persisted source")
 
-        for backend in (Location, LocalLocation):
+        for backend in (Index,):
 
             @contextlib.contextmanager
             def timed_lock(self, *args, _plain=backend.lock, **kwargs):

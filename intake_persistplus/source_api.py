@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import NotPersistedError
-from .originals import is_persisted_source, tokenize
-from .persist_store import store
-from .redirect import serve
+# Everything else is imported inside the functions: this module is imported by
+# activation, on every ``import intake``, and must not pull in the store.
 
 
 def persist(self, ttl: float | None = None, keep: int | None = None, **kwargs: Any) -> Any:
@@ -46,6 +44,8 @@ def persist(self, ttl: float | None = None, keep: int | None = None, **kwargs: A
     OSError
         (``PersistPathError``) when the persist location cannot be written.
     """
+    from .persist_store import store
+
     return store.add(self, ttl=ttl, keep=keep, **kwargs)
 
 
@@ -64,6 +64,10 @@ def get_persisted(self, at: Any = None) -> Any:
     KeyError
         (``NotPersistedError``) when nothing is persisted for it (at that time).
     """
+    from .errors import NotPersistedError
+    from .originals import is_persisted_source, tokenize
+    from .persist_store import store
+
     if is_persisted_source(self):
         if at is None:
             return self
@@ -95,11 +99,16 @@ def export(self, path: str, overwrite: bool = False, **kwargs: Any) -> str:
 
 def is_persisted(self) -> bool:
     """True for a persisted copy, i.e. a source read from the persist store."""
+    from .originals import is_persisted_source
+
     return is_persisted_source(self)
 
 
 def has_been_persisted(self) -> bool:
     """True for an original source that has a copy in the persist store."""
+    from .originals import is_persisted_source
+    from .persist_store import store
+
     if is_persisted_source(self):
         return False
     try:
@@ -130,6 +139,8 @@ def call_mode(kwargs: dict, persist: Any = None) -> str | None:
 def entry_call(self, persist: Any = None, **kwargs: Any) -> Any:
     """``CatalogEntry.__call__``: make the source, then hand out what the persist
     mode says (see :func:`intake_persistplus.redirect.serve`)."""
+    from .redirect import serve
+
     mode = call_mode(kwargs, persist)
     version = kwargs.pop("persist_version", None)
     source = self.get(**kwargs)

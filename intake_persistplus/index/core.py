@@ -54,7 +54,8 @@ class Index:
     def path(self) -> str:
         return self.loc.path_of(INDEX)
 
-    def _write_lock(self):
+    def lock(self):
+        """The index's write lock: one writer at a time, across processes."""
         return self.loc.lock("the persist index", INDEX_LOCK)
 
     # -- reading ---------------------------------------------------------------
@@ -276,7 +277,7 @@ class Index:
     def put(self, record: Record) -> None:
         """Add or replace the entry for ``record.token``."""
         block = dump_block(record.token, record.to_entry())
-        with self._lock, self._write_lock():
+        with self._lock, self.lock():
             snap = self._refresh_for_write()
             if (
                 record.token not in snap.slots
@@ -300,7 +301,7 @@ class Index:
 
     def delete(self, token: str) -> bool:
         """Remove ``token``'s entry; False if it was not there."""
-        with self._lock, self._write_lock():
+        with self._lock, self.lock():
             snap = self._refresh_for_write()
             if token not in snap.slots:
                 return False
@@ -310,12 +311,12 @@ class Index:
 
     def clear(self) -> None:
         """Write an empty index."""
-        with self._lock, self._write_lock():
+        with self._lock, self.lock():
             self._publish({})
 
     def ensure(self) -> None:
         """Create an empty index if there is none."""
         if self.loc.signature(INDEX) is None:
-            with self._lock, self._write_lock():
+            with self._lock, self.lock():
                 if self.loc.signature(INDEX) is None:
                     self._publish({})
