@@ -10,15 +10,19 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test test-fast docs bench lint clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+# uv (from PyPI, into the venv) installs the rest: several times faster than pip
+UV := VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet
 
-$(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/uv
+	$(UV) -e .
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml ci/requirements.txt $(DEMO_STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r ci/requirements.txt -e .
+	$(UV) -r ci/requirements.txt -e .
 	touch $(STAMP)
 
 install: $(STAMP)
