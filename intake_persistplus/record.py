@@ -168,7 +168,9 @@ class Record:
         try:
             ttl = validate_ttl(md.get("ttl"))
             timestamp = float(md["timestamp"])
-        except (KeyError, TypeError, ValueError) as e:
+            # a time a datetime can hold (not NaN, not milliseconds by mistake)
+            _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc)
+        except (KeyError, TypeError, ValueError, OverflowError, OSError) as e:
             raise InvalidRecordError(f"index entry {token!r}: bad timestamp or ttl ({e})") from e
         version = md.get("persist_version")
         if not (isinstance(version, str) and _SAFE_ID_RE.match(version)):

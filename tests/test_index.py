@@ -211,3 +211,17 @@ def test_an_index_from_a_newer_format_is_refused_and_never_overwritten(
     with pytest.raises(IndexFormatError):
         source.persist()
     assert index.read_text() == text  # never rebuilt over
+
+
+@pytest.mark.parametrize("timestamp", [253402300800, "nan", 1e30])
+def test_an_impossible_timestamp_skips_that_entry_only(tmp_path, timestamp):
+    from intake_persistplus.index import dump_block
+
+    good = record(1)
+    bad = dict(record(2).to_entry())
+    bad["metadata"] = dict(bad["metadata"], timestamp=float(timestamp), persist_version=None)
+    text = HEADER + "sources:\n" + dump_block(good.token, good.to_entry()) + dump_block(tok(2), bad)
+    (tmp_path / "cat.yaml").write_text(text)
+    idx = Index(location(str(tmp_path)))
+    assert idx.get(tok(2)) is None
+    assert idx.get(good.token).original_name == good.original_name

@@ -16,7 +16,9 @@ Reading never goes through a YAML parse of the whole file: :func:`split` cuts
 the ``sources:`` block into one text slice per entry with regular
 expressions, and an entry is parsed only when it is looked up. Anything the
 fast path does not recognise (flow style, entries that are not mappings, keys
-at the top level after ``sources:``, anchors) goes to :func:`parse_whole`.
+at the top level after ``sources:``, anchors, tags, keys YAML reads as numbers,
+a string or flow collection that may run over a line at the key indent) goes
+to :func:`parse_whole`.
 """
 
 from __future__ import annotations
@@ -72,7 +74,25 @@ def dump_block(token: str, entry: dict) -> str:
 
 _SOURCES_RE = re.compile(r"^sources:[ \t]*(?:#[^\n]*)?$", re.M)
 _EMPTY_TAIL_RE = re.compile(r"\nsources:[ \t]*(?:\{\s*\}|null|~)?[ \t]*(?:#[^\n]*)?\s*\Z")
-_ANCHOR_RE = re.compile(r"[\s\-\[{,:]&[\w\-]")
+_ANCHOR_RE = re.compile(r"&(?<=[\s\-\[{,:]&)[\w\-]")  # may be aliased from another entry
+_TAG_RE = re.compile(r"!(?<=[\s\-\[{,:]!)[^\s]")  # may stand before a quoted string
+# YAML line breaks besides "\n" ("\r\n" is one): the regexes here see them as "\n"
+_OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
+_AS_NEWLINE = str.maketrans(dict.fromkeys(_OTHER_BREAKS, "\n"))
+# A quoted scalar still open at the end of its line, or a flow collection other
+# than [] or {}: their continuation lines can look like anything, keys included.
+# Each pattern starts with a literal, which the regex engine finds fast; the
+# quote or bracket must follow white space (see _closed for the rest).
+_OPEN_RES = (
+    re.compile(r"'(?<=\s')(?![^'\n]*(?:''[^'\n]*)*'(?!'))"),  # no closing ' on this line
+    re.compile(r'"(?<=\s")(?![^"\\\n]*(?:\\.[^"\\\n]*)*")'),  # no closing " on this line
+    re.compile(r"\[(?<=\s\[)(?!\][ \t]*(?:#|$))", re.M),
+    re.compile(r"\{(?<=\s\{)(?!\}[ \t]*(?:#|$))", re.M),
+)
+_QUOTED_RE = {
+    "'": re.compile(r"'[^']*(?:''[^']*)*'(?!')"),
+    '"': re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S),
+}
 # The patterns below start with a literal newline (the body is scanned with one
 # prepended), which lets the regex engine jump between line starts quickly.
 _TOP_LEVEL_RE = re.compile(r"\n[^\s#]")
@@ -103,9 +123,21 @@ def split(text: str, snap: Snapshot) -> bool:
 
     Fills ``snap.slots`` and returns True, or returns False when the text is
     not in a shape this fast path can vouch for (then the caller parses it
-    whole). Every check is one C-level regex scan; nothing is parsed here.
+    whole). The checks are C-level regex scans (and a look at each string that
+    runs over lines); nothing is parsed here.
     """
+    original = text
+    if any(c in text for c in _OTHER_BREAKS):  # same length, same offsets
+        text = text.translate(_AS_NEWLINE)
+    if (
+        text.lstrip("\ufeff")[:1] in ("&", "!")
+        or ("&" in text and _ANCHOR_RE.search(text))
+        or ("!" in text and _TAG_RE.search(text))
+    ):
+        return False
     if _EMPTY_TAIL_RE.search("\n" + text[-200:]) and text.count("\nsources:") + text.startswith("sources:") == 1:
+        if not _closed(text, 0):  # that "sources:" line may be inside a string
+            return False
         snap.appendable = False
         return True
     m = _SOURCES_RE.search(text)
@@ -114,27 +146,75 @@ def split(text: str, snap: Snapshot) -> bool:
     body = "\n" + text[m.end() + 1 :]  # every line, the first included, follows a newline
     if _TOP_LEVEL_RE.search(body):  # a top-level key after sources:
         return False
-    if "&" in text and _ANCHOR_RE.search(text):  # anchors may be aliased from another entry
-        return False
     first = _FIRST_KEY_RE.search(body)
     if first is None:  # "sources:" with nothing below it is null
+        if not _closed(text, 0):
+            return False
         snap.appendable = False
         return True
     k = len(first.group(1))
+    # a key: 'quoted' (no escapes), "quoted" (no escapes) or plain (not starting
+    # with an indicator, no ": " or "#" inside), alone on its line
     key_re = re.compile(
-        rf"\n {{{k}}}(?:'([^'\n]+)'|\"([^\"\n]+)\"|([^\s#'\"][^\n:]*)):[ \t]*(?:#[^\n]*)?(?=\n|\Z)"
+        rf"\n {{{k}}}(?:'([^'\n]+)'|\"([^\"\\\n]+)\"|((?:[^\s#'\"\-?:,\[\]{{}}&*!|>%@`]|[\-?:](?=\S))[^\n:#]*))"
+        r":(?:[ \t]+(?:#[^\n]*)?)?(?=\n|\Z)"
     )
     keys = list(key_re.finditer(body))
     n_at_k = len(re.findall(rf"\n {{{k}}}[^\s#]", body))
     if len(keys) != n_at_k or (k > 1 and re.search(rf"\n {{1,{k - 1}}}[^\s#]", body)):
         return False
+    if not _closed(text, k):  # a line at indent k may be inside a string, not a key
+        return False
+    if original is not text:
+        body = "\n" + original[m.end() + 1 :]
     starts = [km.start() + 1 for km in keys] + [len(body)]
     slots = snap.slots
     for i, km in enumerate(keys):
-        token = km.group(1) or km.group(2) or km.group(3).strip()
+        token = km.group(1) or km.group(2)
+        if token is None:
+            token = km.group(3).strip()
+            if _resolver.resolve(yaml.ScalarNode, token, (True, False)) != _STR:
+                return False  # a plain key YAML reads as a number, null, bool, merge...
         slots[token] = Slot(text=body[starts[i] : starts[i + 1]])
     snap.indent = k
     snap.appendable = k == 2 and text.endswith("\n")
+    return True
+
+
+_resolver = yaml.resolver.Resolver()
+_STR = "tag:yaml.org,2002:str"
+
+
+def _closed(text: str, k: int) -> bool:
+    """False if a quoted scalar or flow collection may hold a line indented by ``k``
+    spaces or less (a key line of the index, or a top-level one).
+
+    One that never ends (a broken last entry) or a flow collection over several
+    lines is taken to run to the end of the text.
+    """
+    if text.lstrip("\ufeff")[:1] in ("'", '"', "[", "{"):  # no white space before it
+        return False
+    shallow = re.compile(rf"\n {{0,{k}}}[^ \n]")
+    for open_re in _OPEN_RES:
+        for m in open_re.finditer(text):
+            start = m.start()
+            before = text[text.rfind("\n", 0, start) + 1 : start].rstrip(" \t")
+            if before and before[-1] not in "-?:":
+                continue  # inside plain text: no node (scalar, collection) can start here
+            quote = text[start]
+            end = len(text)
+            if quote in "[{":
+                line_end = text.find("\n", start)
+                line = text[start : line_end if line_end >= 0 else end]
+                opened = line.count("[") + line.count("{")
+                if opened == line.count("]") + line.count("}") and not any(c in line for c in "'\"#"):
+                    continue  # it plainly ends on its line
+            else:
+                found = _QUOTED_RE[quote].match(text, start)
+                if found is not None:
+                    end = found.end()
+            if shallow.search(text, start, end):
+                return False
     return True
 
 
