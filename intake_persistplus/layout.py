@@ -88,6 +88,11 @@ def aside_name(path: str) -> str:
     return f"{path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
+#: what fsspec file systems report that changes whenever a file is rewritten
+#: (s3fs, gcsfs, adlfs, http: ETag or generation; memory: created; others: mtime)
+_CHANGE_TAGS = ("ETag", "etag", "generation", "mtime", "LastModified", "last_modified", "created")
+
+
 class Location:
     """A store root on any fsspec file system (object stores included).
 
@@ -129,7 +134,11 @@ class Location:
             info = self.fs.info(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        tag = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
+        tag = next((info[k] for k in _CHANGE_TAGS if info.get(k) is not None), None)
+        if tag is None:  # a file system that says nothing that changes: the content does
+            import hashlib
+
+            tag = hashlib.sha256(self.fs.cat_file(path)).hexdigest()
         return (str(tag), int(info.get("size") or 0), 0)
 
     def listdir(self, *parts: str) -> list[str]:

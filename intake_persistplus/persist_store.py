@@ -296,16 +296,19 @@ class PersistStore(StoreVersions):
         self._collect(loc, token)
         return self.open(record)
 
-    def refresh_expired(self, token: str, original: Any = None) -> Any:
+    def refresh_expired(self, token: str, original: Any = None, seen: str | None = None) -> Any:
         """Refresh ``token`` unless someone did while we waited; return the fresh copy.
 
-        One refresh per source at a time: concurrent callers (threads or
-        processes) wait for the one under way and then get its result.
+        ``seen`` is the version the caller found expired. One refresh per source
+        at a time: concurrent callers (threads or processes) wait for the one under
+        way and then get its result, even if that too has expired already.
         """
         loc = self._writable()
         with loc.refresh_lock(token):
             current = self.lookup(token)
-            if current is not None and not current.expired():
+            if current is not None and (
+                not current.expired() or (seen is not None and current.version != seen)
+            ):
                 return self.open(current)
             return self._refresh(token, original)
 

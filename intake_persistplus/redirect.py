@@ -197,10 +197,10 @@ def forget_warnings() -> None:
 
 
 # -- deferred work -----------------------------------------------------------------------
-def _refresh_action(original: Any, token: str) -> Callable[[], Any]:
+def _refresh_action(original: Any, token: str, seen: str) -> Callable[[], Any]:
     def action():
         try:
-            return store.refresh_expired(token, original=original)
+            return store.refresh_expired(token, original=original, seen=seen)
         except Exception as e:
             warnings.warn(
                 f"refreshing the expired persisted copy of {_label(original, token)} failed "
@@ -291,4 +291,4 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
     persisted = tag(persisted, original)
     if mode == "always" or not record.expired():
         return persisted
-    return deferred(persisted, _refresh_action(original, record.token))
+    return deferred(persisted, _refresh_action(original, record.token, record.version))

@@ -174,3 +174,180 @@ def s3_store(s3_bucket, monkeypatch):
     url = f"s3://{s3_bucket}/persisted"
     monkeypatch.setitem(intake.conf, "persist_path", url)
     return url
+
+
+# -- one suite, every store location ----------------------------------------------------------
+#: The kinds of store root that store-level tests run on (``-k local``, ``-k memory``, ``-k s3``).
+STORE_KINDS = ("local", "memory", "s3")
+
+
+class StoreLocation:
+    """A persist store root of one kind, and file access to it through fsspec.
+
+    ``url`` is what ``intake.conf["persist_path"]`` is set to (a plain folder for
+    ``local``, a ``memory://`` or ``s3://`` URL otherwise). Paths are given as parts
+    relative to the root: ``loc.read_text("cat.yaml")``, ``loc.rm(token, version)``.
+    The helpers use a file system instance of their own (not the package's
+    cached one, whose listings they could otherwise refresh or stale), so an
+    edit made here reaches the store the way another process's edit would.
+    """
+
+    def __init__(self, kind: str, url: str, base: str, env: dict | None = None):
+        import fsspec
+
+        self.kind = kind
+        self.url = url.rstrip("/")
+        self.base = base.rstrip("/")  # a fresh folder only this test uses; url is below it
+        #: environment for a subprocess that should use this store
+        self.env = {"INTAKE_PERSIST_PATH": self.url, **(env or {})}
+        protocol = fsspec.core.split_protocol(self.url)[0] or "file"
+        options = {}
+        if protocol == "s3":  # explicit, whatever a test does to fsspec.config.conf
+            options["endpoint_url"] = self.env["FSSPEC_S3_ENDPOINT_URL"]
+        self.fs = _helper_fs(protocol, **options)
+        self.root = self.fs._strip_protocol(self.url).rstrip("/")
+
+    @property
+    def local(self) -> bool:
+        return self.kind == "local"
+
+    def __repr__(self) -> str:
+        return f"StoreLocation({self.kind!r}, {self.url!r})"
+
+    def __str__(self) -> str:
+        return self.url
+
+    def url_of(self, *parts: str) -> str:
+        """The URL (a plain path when local) of ``parts`` inside the store."""
+        return "/".join([self.url, *parts])
+
+    def path_of(self, *parts: str) -> str:
+        """The file-system path (no protocol) of ``parts`` inside the store."""
+        return "/".join([self.root, *parts])
+
+    def sibling(self, name: str) -> StoreLocation:
+        """Another fresh root of the same kind next to this one (not configured)."""
+        return StoreLocation(self.kind, f"{self.base}/{name}", self.base,
+                             {k: v for k, v in self.env.items() if k != "INTAKE_PERSIST_PATH"})
+
+    def _fresh(self):
+        self.fs.invalidate_cache()
+        return self.fs
+
+    # -- reading ---------------------------------------------------------------------
+    def read_bytes(self, *parts: str) -> bytes:
+        return self._fresh().cat_file(self.path_of(*parts))
+
+    def read_text(self, *parts: str) -> str:
+        return self.read_bytes(*parts).decode("utf-8")
+
+    def exists(self, *parts: str) -> bool:
+        return self._fresh().exists(self.path_of(*parts))
+
+    def isdir(self, *parts: str) -> bool:
+        return self._fresh().isdir(self.path_of(*parts))
+
+    def listdir(self, *parts: str) -> list[str]:
+        """Sorted names of the files and folders in ``parts`` ([] when it is missing)."""
+        try:
+            entries = self._fresh().ls(self.path_of(*parts), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+
+    def find(self, *parts: str) -> list[str]:
+        """Every file below ``parts``, as a path relative to the root (like ``rglob``)."""
+        prefix = self.root + "/"
+        try:
+            found = self._fresh().find(self.path_of(*parts))
+        except FileNotFoundError:
+            return []
+        return sorted(p[len(prefix):] if p.startswith(prefix) else p for p in found)
+
+    # -- writing ---------------------------------------------------------------------
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        """Write a whole file, making its folders as needed."""
+        path = self.path_of(*parts)
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.pipe_file(path, data)
+        self.fs.invalidate_cache()
+
+    def write_text(self, text: str, *parts: str) -> None:
+        self.write_bytes(text.encode("utf-8"), *parts)
+
+    def rm(self, *parts: str) -> None:
+        self.fs.rm(self.path_of(*parts), recursive=True)
+        self.fs.invalidate_cache()
+
+
+_HELPER_FS: dict = {}
+
+
+def _helper_fs(protocol: str, **options):
+    """The test helpers' own file system instance (one per session and set of
+    options: making an S3 client costs about half a second)."""
+    import fsspec
+
+    key = (protocol, tuple(sorted(options.items())))
+    if key not in _HELPER_FS:
+        _HELPER_FS[key] = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
+    return _HELPER_FS[key]
+
+
+def _forget_memory_folder(base: str) -> None:
+    """Remove everything under ``base`` from fsspec's process-global memory file system."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    path = MemoryFileSystem._strip_protocol(base).rstrip("/")
+    for key in [k for k in MemoryFileSystem.store if k == path or k.startswith(path + "/")]:
+        MemoryFileSystem.store.pop(key, None)
+    MemoryFileSystem.pseudo_dirs[:] = [
+        d for d in MemoryFileSystem.pseudo_dirs if not (d == path or d.startswith(path + "/"))
+    ]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_location(request, tmp_path, monkeypatch) -> StoreLocation:
+    """A fresh persist store of each kind, set as ``intake.conf['persist_path']``.
+
+    ``local``: ``persist_dir`` (a folder under ``tmp_path``); ``memory``: a root of
+    its own on fsspec's ``memory://`` file system, removed afterwards; ``s3``: a
+    fresh bucket on the moto server (``s3_store``). Restrict a test to some kinds
+    with :func:`on_stores`.
+    """
+    kind = request.param
+    if kind == "local":
+        url = str(request.getfixturevalue("persist_dir"))
+        loc = StoreLocation(kind, url, str(tmp_path))
+    elif kind == "memory":
+        base = f"memory://persist-tests-{uuid.uuid4().hex}"
+        monkeypatch.setitem(intake.conf, "persist_path", base + "/persisted")
+        loc = StoreLocation(kind, base + "/persisted", base)
+    elif kind == "s3":
+        url = request.getfixturevalue("s3_store")
+        env = dict(request.getfixturevalue("s3_env"))
+        loc = StoreLocation(kind, url, url.rsplit("/", 1)[0], env)
+    else:  # pragma: no cover - a typo in on_stores(...)
+        raise ValueError(f"unknown store kind {kind!r}; known: {STORE_KINDS}")
+    try:
+        yield loc
+    finally:
+        if kind == "memory":
+            _forget_memory_folder(loc.base)
+
+
+def on_stores(*kinds: str, slow: tuple = ()):
+    """Run a test on some store kinds, or mark some of its kinds.
+
+    ``@on_stores("local", "s3")`` runs it on those kinds only (no kinds: all of
+    them); ``slow=("s3",)`` marks those kinds ``slow`` (``make test-fast`` leaves
+    them out).
+    """
+    kinds = kinds or STORE_KINDS
+    unknown = (set(kinds) | set(slow)) - set(STORE_KINDS)
+    assert not unknown, f"unknown store kinds {unknown}"
+    params = []
+    for k in kinds:
+        marks = [pytest.mark.slow] if k in slow else []
+        params.append(pytest.param(k, marks=marks) if marks else k)
+    return pytest.mark.parametrize("store_location", params, indirect=True)

@@ -15,7 +15,12 @@ from intake_persistplus import PersistWarning, store
 from intake_persistplus.containers.parquet import PersistedParquetSource
 from intake_persistplus.redirect import Deferred
 
-from .conftest import make_frame, run_python, write_catalog
+from .conftest import (
+    make_frame,
+    on_stores,
+    run_python,
+    write_catalog,
+)
 
 
 def version_of(source):
@@ -23,7 +28,7 @@ def version_of(source):
 
 
 # -- the seed's example -------------------------------------------------------------
-def test_seed_example_verbatim(csv_catalog, persist_dir):
+def test_seed_example_verbatim(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog))  # load a remote cat
     source = cat.csvsource()  # source pointing to remote data
     source.persist()
@@ -49,7 +54,7 @@ def test_seed_example_verbatim(csv_catalog, persist_dir):
     ],
     ids=["attr", "call", "getitem", "getitem-call", "call-call"],
 )
-def test_every_access_form_is_redirected(csv_catalog, persist_dir, access):
+def test_every_access_form_is_redirected(csv_catalog, store_location, access):
     cat = intake.open_catalog(str(csv_catalog))
     expected = cat.csvsource.read()
     cat.csvsource.persist()
@@ -58,7 +63,7 @@ def test_every_access_form_is_redirected(csv_catalog, persist_dir, access):
     pd.testing.assert_frame_equal(source.read(), expected)
 
 
-def test_user_parameters_select_their_own_persisted_copy(tmp_path, persist_dir):
+def test_user_parameters_select_their_own_persisted_copy(tmp_path, store_location):
     make_frame(10, seed=1).to_csv(tmp_path / "small.csv", index=False)
     make_frame(30, seed=2).to_csv(tmp_path / "large.csv", index=False)
     path = write_catalog(
@@ -87,7 +92,7 @@ def test_user_parameters_select_their_own_persisted_copy(tmp_path, persist_dir):
 
 
 # -- modes ---------------------------------------------------------------------------
-def test_never_always_default_on_a_fresh_copy(csv_catalog, persist_dir):
+def test_never_always_default_on_a_fresh_copy(csv_catalog, store_location):
     intake.open_catalog(str(csv_catalog)).csvsource.persist(ttl=3600)
     for mode, cls in [("never", CSVSource), ("always", PersistedParquetSource), ("default", PersistedParquetSource)]:
         cat = intake.open_catalog(str(csv_catalog), persist_mode=mode)
@@ -95,7 +100,7 @@ def test_never_always_default_on_a_fresh_copy(csv_catalog, persist_dir):
         assert type(cat.csvsource()) is cls, mode
 
 
-def test_always_serves_an_expired_copy_without_refreshing(csv_catalog, persist_dir):
+def test_always_serves_an_expired_copy_without_refreshing(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog), persist_mode="always")
     cat.csvsource.persist(ttl=0)
     version = version_of(cat.csvsource)
@@ -105,7 +110,8 @@ def test_always_serves_an_expired_copy_without_refreshing(csv_catalog, persist_d
     assert version_of(cat.csvsource) == version
 
 
-def test_default_refreshes_an_expired_copy_on_first_data_access(csv_catalog, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_default_refreshes_an_expired_copy_on_first_data_access(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog))
     cat.csvsource.persist(ttl=1, compression="gzip")
     first = store.record(cat.csvsource)
@@ -131,7 +137,7 @@ def test_default_refreshes_an_expired_copy_on_first_data_access(csv_catalog, per
 
 
 @pytest.mark.parametrize("method", ["read", "to_dask", "discover", "read_partition"])
-def test_each_data_method_sets_off_the_refresh(csv_catalog, persist_dir, method):
+def test_each_data_method_sets_off_the_refresh(csv_catalog, store_location, method):
     cat = intake.open_catalog(str(csv_catalog))
     cat.csvsource.persist(ttl=0)
     before = version_of(cat.csvsource)
@@ -141,12 +147,13 @@ def test_each_data_method_sets_off_the_refresh(csv_catalog, persist_dir, method)
     assert version_of(cat.csvsource) != before
 
 
-def test_looking_around_never_refreshes(csv_catalog, persist_dir):
+def test_looking_around_never_refreshes(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog))
     cat.csvsource.persist(ttl=0)
     token = store.get_tok(cat.csvsource)
     before = version_of(token)
-    folders = sorted(p.name for p in (persist_dir / token).iterdir())
+    folders = store_location.listdir(token)
+    assert folders  # the version folder(s) of the expired copy
 
     list(cat)
     cat.walk()
@@ -160,9 +167,10 @@ def test_looking_around_never_refreshes(csv_catalog, persist_dir):
     intake.open_catalog(str(csv_catalog), persist_mode="never").csvsource.read()
 
     assert version_of(token) == before
-    assert sorted(p.name for p in (persist_dir / token).iterdir()) == folders
+    assert store_location.listdir(token) == folders
 
 
+# local only: how the mode argument is spelled, not where the store is
 def test_legacy_persist_spelling(csv_catalog, persist_dir):
     cat = intake.open_catalog(str(csv_catalog))
     cat.csvsource.persist()
@@ -191,6 +199,9 @@ def _mode_seen(cat) -> str:
     return "default" if isinstance(source, Deferred) else "always"
 
 
+# local only: where the mode comes from does not depend on where the store is (the
+# per-store redirect in each mode: test_never_always_default_on_a_fresh_copy and
+# test_always_serves_an_expired_copy_without_refreshing)
 @pytest.mark.parametrize(
     "conf_mode, cat_mode, entry_mode, open_mode, call_mode, expected",
     [
@@ -222,6 +233,7 @@ def test_mode_precedence(tmp_path, persist_dir, monkeypatch, conf_mode, cat_mode
     assert seen == expected
 
 
+# local only: nothing is persisted, the store location plays no part
 @pytest.mark.parametrize("where", ["call", "open", "entry", "catalog", "conf", "legacy"])
 def test_invalid_mode_is_a_value_error_wherever_given(tmp_path, persist_dir, monkeypatch, where):
     bad = "sometimes"
@@ -255,12 +267,12 @@ def _declared(tmp_path, spec, mode=None):
     )
 
 
-def test_declared_persist_happens_on_first_data_access(tmp_path, persist_dir):
+def test_declared_persist_happens_on_first_data_access(tmp_path, store_location):
     path = _declared(tmp_path, {"ttl": 3600, "compression": "gzip"})
     cat = intake.open_catalog(str(path))
     source = cat.t
     assert isinstance(source, CSVSource) and isinstance(source, Deferred)
-    assert not persist_dir.exists() or len(store) == 0  # nothing written yet
+    assert not store_location.exists() or len(store) == 0  # nothing written yet
 
     df = source.read()
 
@@ -272,7 +284,7 @@ def test_declared_persist_happens_on_first_data_access(tmp_path, persist_dir):
     pd.testing.assert_frame_equal(cat.t.read(), cat.t(persist_mode="never").read())
 
 
-def test_declared_persist_refreshes_when_expired(tmp_path, persist_dir):
+def test_declared_persist_refreshes_when_expired(tmp_path, store_location):
     path = _declared(tmp_path, {"ttl": 0})
     cat = intake.open_catalog(str(path))
     cat.t.read()
@@ -284,7 +296,7 @@ def test_declared_persist_refreshes_when_expired(tmp_path, persist_dir):
 
 
 @pytest.mark.parametrize("mode", ["never", "always"])
-def test_declared_persist_is_not_done_outside_default_mode(tmp_path, persist_dir, mode):
+def test_declared_persist_is_not_done_outside_default_mode(tmp_path, store_location, mode):
     path = _declared(tmp_path, {"ttl": 10}, mode=mode)
     cat = intake.open_catalog(str(path))
     source = cat.t
@@ -293,7 +305,7 @@ def test_declared_persist_is_not_done_outside_default_mode(tmp_path, persist_dir
     assert len(store) == 0
 
 
-def test_declared_persist_with_bad_writer_kwargs_serves_the_original(tmp_path, persist_dir):
+def test_declared_persist_with_bad_writer_kwargs_serves_the_original(tmp_path, store_location):
     path = _declared(tmp_path, {"ttl": 10, "no_such_writer_option": 1})
     cat = intake.open_catalog(str(path))
     with pytest.warns(PersistWarning, match="no_such_writer_option"):
@@ -302,7 +314,7 @@ def test_declared_persist_with_bad_writer_kwargs_serves_the_original(tmp_path, p
     assert len(store) == 0
 
 
-def test_declared_persist_with_bad_ttl_is_a_value_error(tmp_path, persist_dir):
+def test_declared_persist_with_bad_ttl_is_a_value_error(tmp_path, store_location):
     path = _declared(tmp_path, {"ttl": "soon"})
     cat = intake.open_catalog(str(path))
     source = cat.t
@@ -315,8 +327,10 @@ def test_declared_persist_with_bad_ttl_is_a_value_error(tmp_path, persist_dir):
 
 
 # -- across processes and failures -----------------------------------------------------------
-def test_a_second_process_sees_what_the_first_persisted(csv_catalog, tmp_path):
-    env = {"INTAKE_PERSIST_PATH": str(tmp_path / "shared-store")}
+# memory:// lives in one process: no second process sees it
+@on_stores("local", "s3", slow=("s3",))
+def test_a_second_process_sees_what_the_first_persisted(csv_catalog, store_location):
+    env = store_location.env
     run_python(
         f"""
         import intake
@@ -336,7 +350,7 @@ def test_a_second_process_sees_what_the_first_persisted(csv_catalog, tmp_path):
     assert out.stdout.split() == ["True", "True", "(200,", "4)"]
 
 
-def test_failed_refresh_serves_the_expired_copy_with_a_warning(csv_catalog, persist_dir):
+def test_failed_refresh_serves_the_expired_copy_with_a_warning(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog))
     expected = cat.csvsource.read()
     cat.csvsource.persist(ttl=0)
@@ -354,7 +368,7 @@ def test_failed_refresh_serves_the_expired_copy_with_a_warning(csv_catalog, pers
         assert cat.csvsource(persist_mode="always").read().shape == (200, 4)
 
 
-def test_threads_reading_one_expired_source_refresh_it_once(csv_catalog, persist_dir):
+def test_threads_reading_one_expired_source_refresh_it_once(csv_catalog, store_location):
     from concurrent.futures import ThreadPoolExecutor
 
     cat = intake.open_catalog(str(csv_catalog))
@@ -367,7 +381,7 @@ def test_threads_reading_one_expired_source_refresh_it_once(csv_catalog, persist
     assert len(store.versions(source)) == 2  # the first persist and one refresh
 
 
-def test_persist_on_a_declared_entry_replaces_the_pending_first_persist(tmp_path, persist_dir):
+def test_persist_on_a_declared_entry_replaces_the_pending_first_persist(tmp_path, store_location):
     path = _declared(tmp_path, {"ttl": 10})
     cat = intake.open_catalog(str(path))
     source = cat.t
@@ -376,7 +390,7 @@ def test_persist_on_a_declared_entry_replaces_the_pending_first_persist(tmp_path
     assert store.record(persisted).ttl == 99 and len(store.versions(persisted)) == 1
 
 
-def test_a_pending_source_pickles_as_the_plain_source(csv_catalog, persist_dir):
+def test_a_pending_source_pickles_as_the_plain_source(csv_catalog, store_location):
     import pickle
 
     cat = intake.open_catalog(str(csv_catalog))
@@ -400,7 +414,9 @@ def test_an_unusable_persist_path_never_breaks_catalog_access(csv_catalog, monke
     assert type(source) is CSVSource and source.read().shape == (200, 4)
 
 
-def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, persist_dir):
+# on S3 a refresh takes longer than the ttl of 1 s
+@on_stores(slow=("s3",))
+def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, store_location):
     """Each thread gets its own source from the catalog; one refresh serves them all."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -418,6 +434,33 @@ def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, persist_d
     assert len(store.versions(original)) == 2  # the expired one and a single refresh
 
 
+@on_stores(slow=("s3",))
+def test_readers_arriving_together_get_the_result_of_one_refresh(tmp_path, store_location):
+    """Readers that wait for a refresh under way get its result, however short the ttl
+    (docs/guarantees.rst, "Concurrent refreshes"): one refresh, not one per reader."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = write_catalog(
+        tmp_path,
+        {"slow": {"driver": "tests.sources.SlowFrameSource", "args": {"npartitions": 2, "delay": 0.3}}},
+    )
+    cat = intake.open_catalog(str(path))
+    original = cat.slow(persist_mode="never")
+    original.persist(ttl=0)
+    together = threading.Barrier(3)
+
+    def read(_):
+        source = cat.slow  # each reader its own source from the catalog
+        together.wait()
+        return len(source.read())
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(read, range(3))) == [20] * 3
+    assert len(store.versions(original)) == 2  # the first persist and one refresh
+
+
+# local only: mode resolution through nested catalogs, not the store's location
 def test_mode_of_a_nested_catalog_follows_its_parents(csv_catalog, persist_dir, tmp_path):
     parent = tmp_path / "parent.yaml"
     parent.write_text(
@@ -432,7 +475,7 @@ def test_mode_of_a_nested_catalog_follows_its_parents(csv_catalog, persist_dir, 
     assert type(intake.open_catalog(str(parent)).child.csvsource) is CSVSource
 
 
-def test_never_wins_over_a_pinned_version(csv_catalog, persist_dir):
+def test_never_wins_over_a_pinned_version(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog))
     version = cat.csvsource.persist().metadata["persist_version"]
     pinned = cat.csvsource(persist_version=version)

@@ -12,11 +12,17 @@ from intake_parquet.source import ParquetSource
 
 from intake_persistplus import NotPersistedError, PersistStore, store
 
-from .conftest import make_frame, run_python, write_catalog
+from .conftest import (
+    make_frame,
+    on_stores,
+    run_python,
+    write_catalog,
+)
 
 
 @pytest.fixture
-def three_sources(tmp_path, persist_dir):
+def three_sources(tmp_path):
+    """A catalog of three CSV entries; the test chooses the store (store_location or persist_dir)."""
     sources = {}
     for i in range(3):
         make_frame(20 + i, seed=i).to_csv(tmp_path / f"t{i}.csv", index=False)
@@ -29,7 +35,8 @@ def three_sources(tmp_path, persist_dir):
     return intake.open_catalog(str(write_catalog(tmp_path, sources)))
 
 
-def test_mapping_api(three_sources, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_mapping_api(three_sources, store_location):
     cat = three_sources
     originals = [cat[n](persist_mode="never") for n in ("t0", "t1", "t2")]
     persisted = [s.persist() for s in originals]
@@ -47,7 +54,7 @@ def test_mapping_api(three_sources, persist_dir):
         store["0" * 32]
 
 
-def test_get_tok_of_token_original_persisted_and_entry(three_sources, persist_dir):
+def test_get_tok_of_token_original_persisted_and_entry(three_sources, store_location):
     cat = three_sources
     original = cat.t0(persist_mode="never")
     persisted = original.persist()
@@ -60,7 +67,7 @@ def test_get_tok_of_token_original_persisted_and_entry(three_sources, persist_di
         store.get_tok("../../etc")
 
 
-def test_backtrack_recreates_the_original_with_its_token(three_sources, persist_dir):
+def test_backtrack_recreates_the_original_with_its_token(three_sources, store_location):
     cat = three_sources
     original = cat.t1(persist_mode="never")
     persisted = original.persist()
@@ -73,7 +80,7 @@ def test_backtrack_recreates_the_original_with_its_token(three_sources, persist_
         pd.testing.assert_frame_equal(again.read(), original.read())
 
 
-def test_refresh_and_needs_refresh(three_sources, persist_dir):
+def test_refresh_and_needs_refresh(three_sources, store_location):
     cat = three_sources
     original = cat.t0(persist_mode="never")
     assert store.needs_refresh(original)  # absent
@@ -92,35 +99,39 @@ def test_refresh_and_needs_refresh(three_sources, persist_dir):
     assert store.needs_refresh(original) and len(store) == 1
 
 
-def test_remove_and_clear_delete_the_data(three_sources, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_remove_and_clear_delete_the_data(three_sources, store_location):
+    loc = store_location
     cat = three_sources
     originals = [cat[n](persist_mode="never") for n in ("t0", "t1", "t2")]
     for s in originals:
         s.persist()
     token0 = store.get_tok(originals[0])
-    assert (persist_dir / token0).is_dir()
+    assert loc.isdir(token0)
+    assert any(p.endswith(".parquet") for p in loc.find(token0))
 
     assert store.remove(originals[0]) is True
-    assert token0 not in store and not (persist_dir / token0).exists()
+    assert token0 not in store and not loc.exists(token0)
     assert store.remove(token0) is False
     assert isinstance(cat.t0, CSVSource) and isinstance(cat.t1, ParquetSource)
 
     token1 = store.get_tok(originals[1])
     store.remove(token1, delfiles=False)
-    assert token1 not in store and (persist_dir / token1).is_dir()
+    assert token1 not in store and loc.isdir(token1)
 
     store.clear()
     assert len(store) == 0 and list(store) == []
-    assert not any(p.name.endswith(".parquet") for p in persist_dir.rglob("*"))
+    assert not any(p.endswith(".parquet") for p in loc.find())
     assert isinstance(cat.t2, CSVSource)
     assert cat.t2.read().shape == (22, 4)
 
 
-def test_index_opens_as_an_intake_catalog(three_sources, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_index_opens_as_an_intake_catalog(three_sources, store_location):
     cat = three_sources
     for n in ("t0", "t1", "t2"):
         cat[n].persist()
-    index = intake.open_catalog(str(persist_dir / "cat.yaml"))
+    index = intake.open_catalog(store_location.url_of("cat.yaml"))
     assert sorted(index) == sorted(store)
     for token in index:
         pd.testing.assert_frame_equal(index[token].read(), store[token].read())
@@ -130,14 +141,16 @@ def test_index_opens_as_an_intake_catalog(three_sources, persist_dir):
     }
 
 
-def test_hand_edited_ttl_takes_effect_in_the_next_process(three_sources, persist_dir, tmp_path):
+# memory:// lives in one process: no next process sees it
+@on_stores("local", "s3", slow=("s3",))
+def test_hand_edited_ttl_takes_effect_in_the_next_process(three_sources, store_location, tmp_path):
+    loc = store_location
     cat = three_sources
     cat.t0.persist(ttl=0)
     token = store.get_tok(cat.t0(persist_mode="never"))
-    index = persist_dir / "cat.yaml"
-    doc = yaml.safe_load(index.read_text())
+    doc = yaml.safe_load(loc.read_text("cat.yaml"))
     doc["sources"][token]["metadata"]["ttl"] = None
-    index.write_text(yaml.safe_dump(doc))
+    loc.write_text(yaml.safe_dump(doc), "cat.yaml")
 
     out = run_python(
         f"""
@@ -147,19 +160,19 @@ def test_hand_edited_ttl_takes_effect_in_the_next_process(three_sources, persist
         s = cat.t0
         print(s.is_persisted, isinstance(s, Deferred), s.metadata["ttl"])
         """,
-        env={"INTAKE_PERSIST_PATH": str(persist_dir)},
+        env=loc.env,
     )
     assert out.stdout.split() == ["True", "False", "None"]
 
 
-def test_the_index_is_data_not_code(three_sources, persist_dir, tmp_path):
+def test_the_index_is_data_not_code(three_sources, store_location, tmp_path):
     """A tampered index can neither import nor call anything."""
+    loc = store_location
     cat = three_sources
     cat.t0.persist()
     token = store.get_tok(cat.t0(persist_mode="never"))
     marker = tmp_path / "pwned"
-    index = persist_dir / "cat.yaml"
-    doc = yaml.safe_load(index.read_text())
+    doc = yaml.safe_load(loc.read_text("cat.yaml"))
     evil = dict(doc["sources"][token])
     evil["driver"] = "os.system"
     evil["args"] = {"command": f"touch {marker}"}
@@ -168,9 +181,9 @@ def test_the_index_is_data_not_code(three_sources, persist_dir, tmp_path):
     doc["sources"][token]["metadata"]["original_source"]["cls"] = "subprocess.Popen"
     doc["sources"][token]["metadata"]["original_source"]["args"] = [["touch", str(marker)]]
     doc["sources"]["e" * 32] = {"cls": "os.system", "args": [f"touch {marker}"]}
-    index.write_text(yaml.safe_dump(doc))
+    loc.write_text(yaml.safe_dump(doc), "cat.yaml")
 
-    fresh = PersistStore(str(persist_dir))
+    fresh = PersistStore(loc.url)
     with pytest.raises(ValueError, match="driver 'os.system'"):
         fresh["f" * 32]
     with pytest.raises(ValueError, match="not a driver registered"):
@@ -180,35 +193,39 @@ def test_the_index_is_data_not_code(three_sources, persist_dir, tmp_path):
     assert not marker.exists()
 
 
-def test_a_yaml_python_tag_in_the_index_runs_nothing(three_sources, persist_dir, tmp_path):
+def test_a_yaml_python_tag_in_the_index_runs_nothing(three_sources, store_location, tmp_path):
     from intake_persistplus import PersistWarning
 
+    loc = store_location
     cat = three_sources
     cat.t0.persist()
     marker = tmp_path / "pwned"
-    index = persist_dir / "cat.yaml"
-    index.write_text(index.read_text() + f"evil: !!python/object/apply:os.system ['touch {marker}']\n")
+    text = loc.read_text("cat.yaml")
+    loc.write_text(text + f"evil: !!python/object/apply:os.system ['touch {marker}']\n", "cat.yaml")
     with pytest.warns(PersistWarning, match="not valid YAML"):
         source = cat.t0
     assert isinstance(source, CSVSource)
     with pytest.raises(OSError, match="not valid YAML"):
-        PersistStore(str(persist_dir)).backtrack("a" * 32)
+        PersistStore(loc.url).backtrack("a" * 32)
     assert not marker.exists()
 
 
-def test_persist_path_follows_conf_at_run_time(three_sources, tmp_path, monkeypatch):
+def test_persist_path_follows_conf_at_run_time(three_sources, store_location, monkeypatch):
     cat = three_sources
-    first, second = tmp_path / "one", tmp_path / "two"
-    monkeypatch.setitem(intake.conf, "persist_path", str(first))
+    first, second = store_location.sibling("one"), store_location.sibling("two")
+    monkeypatch.setitem(intake.conf, "persist_path", first.url)
     cat.t0.persist()
-    assert (first / "cat.yaml").exists() and len(store) == 1
-    monkeypatch.setitem(intake.conf, "persist_path", str(second))
+    assert first.exists("cat.yaml") and len(store) == 1
+    monkeypatch.setitem(intake.conf, "persist_path", second.url)
     assert len(store) == 0 and isinstance(cat.t0, CSVSource)
     cat.t0.persist()
-    assert (second / "cat.yaml").exists() and len(store) == 1
-    assert store.path == str(second)
+    assert second.exists("cat.yaml") and len(store) == 1
+    assert store.path == second.url
+    monkeypatch.setitem(intake.conf, "persist_path", first.url)  # and back: nothing was lost
+    assert len(store) == 1 and isinstance(cat.t0, ParquetSource)
 
 
+# local only: the default location is a folder under intake's (local) config dir
 def test_default_location_honours_intake_conf_dir(tmp_path, csv_catalog):
     conf_dir = tmp_path / "confdir"
     out = run_python(
@@ -224,41 +241,44 @@ def test_default_location_honours_intake_conf_dir(tmp_path, csv_catalog):
     assert (conf_dir / "persisted" / "cat.yaml").exists()
 
 
-def test_corrupt_index_never_breaks_catalog_access(three_sources, persist_dir):
+def test_corrupt_index_never_breaks_catalog_access(three_sources, store_location):
     from intake_persistplus import PersistWarning
 
     cat = three_sources
     cat.t0.persist()
-    (persist_dir / "cat.yaml").write_text("sources: [unclosed\n  - : :\n")
+    store_location.write_text("sources: [unclosed\n  - : :\n", "cat.yaml")
     with pytest.warns(PersistWarning, match="not valid YAML"):
         source = cat.t0
     assert isinstance(source, CSVSource) and source.read().shape == (20, 4)
 
 
-def test_persist_rebuilds_a_corrupt_index_from_the_data_on_disk(three_sources, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_persist_rebuilds_a_corrupt_index_from_the_data_on_disk(three_sources, store_location):
     from intake_persistplus import PersistWarning
 
+    loc = store_location
     cat = three_sources
     cat.t0.persist()
     cat.t1.persist(ttl=50)
     token0, token1 = (store.get_tok(cat[n](persist_mode="never")) for n in ("t0", "t1"))
-    (persist_dir / "cat.yaml").write_text("sources: [unclosed\n")
+    loc.write_text("sources: [unclosed\n", "cat.yaml")
     with pytest.warns(PersistWarning, match=r"rebuilt it from \d version record"):
         cat.t2(persist_mode="never").persist()
     assert len(store) == 3 and store.record(token1).ttl == 50  # nothing was dropped
     assert isinstance(cat.t0, ParquetSource) and cat.t0.read().shape == (20, 4)
-    damaged = [p.name for p in persist_dir.iterdir() if ".damaged-" in p.name]
+    damaged = [name for name in loc.listdir() if ".damaged-" in name]
     assert len(damaged) == 1
-    assert (persist_dir / damaged[0]).read_text() == "sources: [unclosed\n"
-    assert token0 in intake.open_catalog(str(persist_dir / "cat.yaml"))
+    assert loc.read_text(damaged[0]) == "sources: [unclosed\n"
+    assert token0 in intake.open_catalog(loc.url_of("cat.yaml"))
 
 
-def test_an_empty_index_file_is_damaged_not_an_empty_store(three_sources, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_an_empty_index_file_is_damaged_not_an_empty_store(three_sources, store_location):
     from intake_persistplus import PersistWarning
 
     cat = three_sources
     cat.t0.persist()
-    (persist_dir / "cat.yaml").write_text("")
+    store_location.write_text("", "cat.yaml")
     with pytest.warns(PersistWarning, match="empty"):
         assert isinstance(cat.t0, CSVSource)
     with pytest.warns(PersistWarning, match="rebuilt"):
@@ -266,17 +286,55 @@ def test_an_empty_index_file_is_damaged_not_an_empty_store(three_sources, persis
     assert len(store) == 2 and isinstance(cat.t0, ParquetSource)
 
 
-def test_the_index_cannot_choose_storage_options_or_add_keys(three_sources, persist_dir):
+def test_the_index_cannot_choose_storage_options_or_add_keys(three_sources, store_location):
+    loc = store_location
     cat = three_sources
     cat.t0.persist()
     token = store.get_tok(cat.t0(persist_mode="never"))
-    index = persist_dir / "cat.yaml"
-    doc = yaml.safe_load(index.read_text())
+    doc = yaml.safe_load(loc.read_text("cat.yaml"))
     doc["sources"][token]["args"]["storage_options"] = {"endpoint_url": "http://attacker.invalid"}
     doc["sources"]["not-a-token"] = {"driver": "csv", "args": {}}
-    index.write_text(yaml.safe_dump(doc))
-    fresh = PersistStore(str(persist_dir))
+    loc.write_text(yaml.safe_dump(doc), "cat.yaml")
+    fresh = PersistStore(loc.url)
     assert len(fresh) == 1 and list(fresh) == [token]
     source = fresh[token]
     assert "storage_options" not in source._captured_init_kwargs or not source._storage_options
     assert source.read().shape == (20, 4)
+
+
+def test_a_hand_edit_of_the_index_takes_effect_on_the_next_store_operation(three_sources, store_location):
+    """What the index's own header promises, also for an edit that keeps its size."""
+    loc = store_location
+    cat = three_sources
+    cat.t0.persist(ttl=0)
+    token = store.get_tok(cat.t0(persist_mode="never"))
+    assert store.record(token).ttl == 0 and store.needs_refresh(token)  # the store has read it
+    text = loc.read_text("cat.yaml")
+    assert text.count("ttl: 0\n") == 1
+    loc.write_text(text.replace("ttl: 0\n", "ttl: 9\n"), "cat.yaml")  # same size
+    assert store.record(token).ttl == 9 and not store.needs_refresh(token)
+    assert type(cat.t0).__name__ == "PersistedParquetSource"  # fresh now: no refresh pending
+
+
+def test_discover_and_partitions_of_a_copy_wherever_the_store_is(three_sources, store_location):
+    cat = three_sources
+    cat.t1.persist()
+    copy = cat.t1
+    assert copy.is_persisted
+    info = copy.discover()
+    assert info["shape"] == (21, 4) and info["npartitions"] >= 1
+    pd.testing.assert_frame_equal(
+        copy.read_partition(0), cat.t1(persist_mode="never").to_dask().get_partition(0).compute()
+    )
+
+
+def test_a_warning_about_the_index_names_it_by_its_url(three_sources, store_location):
+    from intake_persistplus import PersistWarning
+
+    cat = three_sources
+    cat.t0.persist()
+    store_location.write_text("", "cat.yaml")
+    with pytest.warns(PersistWarning, match="empty") as seen:
+        assert isinstance(cat.t0, CSVSource)
+    messages = [str(w.message) for w in seen]
+    assert any(store_location.url_of("cat.yaml") in m for m in messages), messages

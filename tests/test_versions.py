@@ -10,14 +10,15 @@ import pytest
 
 from intake_persistplus import NotPersistedError, store
 
-from .conftest import make_frame
+from .conftest import make_frame, on_stores
 
 
 def rewrite(csv_catalog, n):
     make_frame(n, seed=n).to_csv(csv_catalog.parent / "table.csv", index=False)
 
 
-def test_versions_are_kept_and_listed_newest_last(csv_catalog, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_versions_are_kept_and_listed_newest_last(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog))
     original = cat.csvsource(persist_mode="never")
     stamps = []
@@ -36,7 +37,8 @@ def test_versions_are_kept_and_listed_newest_last(csv_catalog, persist_dir):
     assert {"token", "version", "timestamp", "size"} <= set(info)
 
 
-def test_get_persisted_at_a_time_and_pinned_versions(csv_catalog, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_get_persisted_at_a_time_and_pinned_versions(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog))
     original = cat.csvsource(persist_mode="never")
     rewrite(csv_catalog, 10)
@@ -63,14 +65,16 @@ def test_get_persisted_at_a_time_and_pinned_versions(csv_catalog, persist_dir):
         cat.csvsource(persist_version="20000101T000000.000000Z-000000")
 
 
-def test_two_persists_in_the_same_second_do_not_collide(csv_catalog, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_two_persists_in_the_same_second_do_not_collide(csv_catalog, store_location):
     original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     for _ in range(4):
         original.persist()
     assert len({v.version for v in store.versions(original)}) == 4
 
 
-def test_keep_bounds_the_versions(csv_catalog, persist_dir, monkeypatch):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_keep_bounds_the_versions(csv_catalog, store_location, monkeypatch):
     monkeypatch.setitem(intake.conf, "persist_prune_grace", 0)
     original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     for _ in range(4):
@@ -89,14 +93,15 @@ def test_keep_bounds_the_versions(csv_catalog, persist_dir, monkeypatch):
 
 
 @pytest.mark.parametrize("keep", [0, -1, 1.5, "2", True])
-def test_bad_keep_is_refused(csv_catalog, persist_dir, keep):
+def test_bad_keep_is_refused(csv_catalog, store_location, keep):
     original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     with pytest.raises(ValueError, match="keep"):
         original.persist(keep=keep)
     assert len(store) == 0
 
 
-def test_prune_dry_run_keep_and_older_than(csv_catalog, persist_dir):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_prune_dry_run_keep_and_older_than(csv_catalog, store_location):
     original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     for _ in range(4):
         original.persist()
@@ -116,7 +121,7 @@ def test_prune_dry_run_keep_and_older_than(csv_catalog, persist_dir):
     assert store.prune(original, keep=1) == []  # the newest is never pruned
 
 
-def test_du_reports_bytes_per_entry_and_total(csv_catalog, persist_dir):
+def test_du_reports_bytes_per_entry_and_total(csv_catalog, store_location):
     cat = intake.open_catalog(str(csv_catalog))
     cat.csvsource.persist()
     usage = store.du()
@@ -125,27 +130,28 @@ def test_du_reports_bytes_per_entry_and_total(csv_catalog, persist_dir):
     assert usage["total"] == usage["entries"][token] > 0
 
 
-def test_stores_without_versions_still_load(csv_catalog, persist_dir):
+def test_stores_without_versions_still_load(csv_catalog, store_location):
     """An index entry with no persist_version (an older layout) is served."""
     import yaml
 
+    loc = store_location
     cat = intake.open_catalog(str(csv_catalog))
     cat.csvsource.persist()
-    index = persist_dir / "cat.yaml"
-    doc = yaml.safe_load(index.read_text())
+    doc = yaml.safe_load(loc.read_text("cat.yaml"))
     (token, entry), = doc["sources"].items()
     del entry["metadata"]["persist_version"]
     del entry["metadata"]["persist_keep"]
-    index.write_text(yaml.safe_dump(doc))
+    loc.write_text(yaml.safe_dump(doc), "cat.yaml")
     from intake_persistplus import PersistStore
 
-    fresh = PersistStore(str(persist_dir))
+    fresh = PersistStore(loc.url)
     assert fresh.record(token).version.startswith("legacy-")
     assert fresh[token].read().shape == (200, 4)
     assert [v.current for v in fresh.versions(token)][-1] is True
 
 
-def test_keep_chosen_once_stays_in_force(csv_catalog, persist_dir, monkeypatch):
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
+def test_keep_chosen_once_stays_in_force(csv_catalog, store_location, monkeypatch):
     monkeypatch.setitem(intake.conf, "persist_prune_grace", 0)
     original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     original.persist(keep=2)
@@ -154,45 +160,9 @@ def test_keep_chosen_once_stays_in_force(csv_catalog, persist_dir, monkeypatch):
     assert len(store.versions(original)) == 2 and store.record(original).keep == 2
 
 
-def write_07_store(original, persist_dir):
-    """What intake 0.7 left: a class path as driver, data straight in <root>/<token>/."""
-    import dask.base
-    import yaml
-
-    token = dask.base.tokenize(original)
-    (persist_dir / token).mkdir(parents=True)
-    original.read().to_parquet(persist_dir / token / "part.0.parquet")
-    doc = {"sources": {token: {
-        "driver": "intake_parquet.source.ParquetSource",
-        "args": {"urlpath": str(persist_dir / token), "engine": "pyarrow"},
-        "description": "",
-        "metadata": {"original_tok": token, "original_name": original.name, "ttl": None,
-                     "timestamp": time.time() - 100, "persist_kwargs": {}},
-    }}}
-    (persist_dir / "cat.yaml").write_text(yaml.safe_dump(doc))
-    return token
-
-
-def test_an_intake_07_store_is_served(csv_catalog, persist_dir):
-    cat = intake.open_catalog(str(csv_catalog))
-    write_07_store(cat.csvsource(persist_mode="never"), persist_dir)
-    source = cat.csvsource
-    assert source.is_persisted and type(source).__name__ == "ParquetSource"
-    assert source.read().shape == (200, 4)
-
-
-def test_repersisting_an_intake_07_entry_keeps_working(csv_catalog, persist_dir):
-    cat = intake.open_catalog(str(csv_catalog))
-    original = cat.csvsource(persist_mode="never")
-    token = write_07_store(original, persist_dir)
-    original.persist()
-    assert store.record(original).driver == "persisted_parquet"
-    assert (persist_dir / token / "part.0.parquet").exists()  # never deleted by gc
-    assert cat.csvsource.read().shape == (200, 4)
-
-
+@on_stores(slow=("s3",))  # its S3 case takes over 1.5 s
 def test_retention_grace_leaves_just_replaced_versions_for_their_readers(
-    csv_catalog, persist_dir, monkeypatch
+    csv_catalog, store_location, monkeypatch
 ):
     monkeypatch.setitem(intake.conf, "persist_prune_grace", 30)
     cat = intake.open_catalog(str(csv_catalog))
@@ -205,7 +175,7 @@ def test_retention_grace_leaves_just_replaced_versions_for_their_readers(
     assert len(store.prune(original)) == 1  # an explicit prune has no grace
 
 
-def test_get_persisted_at_accepts_iso_strings(csv_catalog, persist_dir):
+def test_get_persisted_at_accepts_iso_strings(csv_catalog, store_location):
     original = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     original.persist()
     later = dt.datetime.fromtimestamp(time.time() + 60).isoformat()

@@ -55,8 +55,8 @@ class PersistedParquetSource(ParquetSource):
         import fsspec
         import pyarrow.parquet as pq
 
-        fs, _, _ = fsspec.core.get_fs_token_paths(self._urlpath, **self._storage_options)
-        dataset = pq.ParquetDataset(self._urlpath, filesystem=fs)
+        fs, _, paths = fsspec.core.get_fs_token_paths(self._urlpath, **self._storage_options)
+        dataset = pq.ParquetDataset(paths[0], filesystem=fs)  # the path without its protocol
         schema = dataset.schema
         meta = schema.empty_table().to_pandas()
         columns = self._kwargs.get("columns")

@@ -52,7 +52,8 @@ class Index:
 
     @property
     def path(self) -> str:
-        return self.loc.path_of(INDEX)
+        """The index's location, as a user names it (with its protocol)."""
+        return self.loc.url_of(INDEX)
 
     def lock(self):
         """The index's write lock: one writer at a time, across processes."""
