@@ -97,6 +97,8 @@ def validate_ttl(ttl: Any) -> float | int | None:
     """
     if ttl is None:
         return None
+    if isinstance(ttl, _dt.timedelta):
+        ttl = ttl.total_seconds()
     if isinstance(ttl, str):
         try:
             seconds = parse_duration(ttl)
@@ -232,12 +234,26 @@ def prune_grace() -> float:
 
 
 def validate_seconds(delta: Any, name: str) -> float:
-    """Seconds >= 0 from a number or a ``datetime.timedelta``."""
+    """Seconds >= 0 from a number, a ``datetime.timedelta`` or a duration such as ``"7d"``."""
+    seconds: Any = delta
     if isinstance(delta, _dt.timedelta):
-        return delta.total_seconds()
-    if isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta >= 0:
-        return float(delta)
-    raise PersistSettingError(f"{name}={delta!r}: give seconds >= 0 or a datetime.timedelta")
+        seconds = delta.total_seconds()
+    elif isinstance(delta, str):
+        try:
+            seconds = parse_duration(delta)
+        except PersistSettingError:
+            seconds = None
+    if (
+        isinstance(seconds, (int, float))
+        and not isinstance(seconds, bool)
+        and math.isfinite(seconds)
+        and seconds >= 0
+    ):
+        return float(seconds)
+    raise PersistSettingError(
+        f"{name}={delta!r}: give seconds >= 0, a datetime.timedelta or a duration "
+        "such as '90s', '15m', '2h', '7d'"
+    )
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -22,10 +22,19 @@ def driver_class(record: Record) -> Any:
     Raises
     ------
     ValueError
-        when the driver is not registered with intake.
+        when the driver is not one that a persister writes (an index entry
+        naming ``yaml_file_cat`` or ``csv``, say), or not registered with intake.
     """
     from intake.source import registry
 
+    from .containers import readable_drivers
+
+    if record.driver not in readable_drivers():
+        raise ValueError(
+            f"persisted entry {record.token} names driver {record.driver!r}, which no "
+            "persister writes; only the drivers of the installed persisters are opened "
+            "from a persist store"
+        )
     cls = None
     if record.driver in registry:
         cls = registry[record.driver]
@@ -42,6 +51,72 @@ def driver_class(record: Record) -> Any:
     return cls
 
 
+#: argument names whose every string is a location
+PATH_KEYS = frozenset({"urlpath", "path", "paths", "url", "urls", "filename", "files", "file"})
+
+
+def _looks_like_a_location(text: str) -> bool:
+    return (
+        text.startswith(("/", "~", ".", "\\"))
+        or "://" in text
+        or "::" in text
+        or (len(text) > 1 and text[1] == ":")  # a Windows drive
+    )
+
+
+def check_inside(args: dict, loc: Location, token: str) -> None:
+    """Refuse arguments that name a location outside ``<root>/<token>``.
+
+    Every string under a path-like key (``urlpath``, ``path``, ..., in lists and
+    mappings too) and every string elsewhere that looks like a location must lie
+    inside the entry's folder: no ``..``, no chained URL (``a::b``), and, on a
+    local store, no symlink leading out of it.
+
+    Raises
+    ------
+    ValueError
+        naming the entry, its folder and the value.
+    """
+    folder = loc.url_of(token)
+    real_folder = None
+    if loc.local:
+        import os
+
+        real_folder = os.path.realpath(loc.path_of(token))
+
+    def check(value: str) -> None:
+        rest = value[len(folder):] if value.startswith(folder) else None
+        inside = (
+            rest is not None
+            and (rest == "" or rest.startswith("/"))
+            and ".." not in rest.split("/")
+            and "::" not in value
+        )
+        if inside and real_folder is not None:
+            import os
+
+            local = loc.path_of(token) + rest
+            real = os.path.realpath(local)
+            inside = real == real_folder or real.startswith(real_folder + os.sep)
+        if not inside:
+            raise ValueError(
+                f"persisted entry {token} points outside its folder {folder!r}: {value!r}"
+            )
+
+    def visit(value: object, under_path_key: bool) -> None:
+        if isinstance(value, str):
+            if under_path_key or _looks_like_a_location(value):
+                check(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                visit(v, under_path_key or k in PATH_KEYS)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v, under_path_key)
+
+    visit(args, False)
+
+
 def open_copy(record: Record, loc: Location) -> Any:
     """Make the persisted source that ``record`` describes, in the store at ``loc``.
 
@@ -53,18 +128,8 @@ def open_copy(record: Record, loc: Location) -> Any:
     cls = driver_class(record)
     root = loc.url.rstrip("/")
     args = map_strings(dict(record.args), lambda s: s.replace(CATALOG_DIR, root))
-    folder = loc.url_of(record.token)
-    for key, value in args.items():
-        if key in ("urlpath", "path") and isinstance(value, str):
-            inside = value.rstrip("/") == folder or (
-                value.startswith(folder + "/") and ".." not in value[len(folder) :].split("/")
-            )
-            if not inside:
-                raise ValueError(
-                    f"persisted entry {record.token} points outside its folder "
-                    f"{folder!r}: {value!r}"
-                )
     args.pop("storage_options", None)  # never the index's word: the store's own
+    check_inside(args, loc, record.token)  # never the index's word: the store's own
     if loc.storage_options:
         args["storage_options"] = loc.storage_options
     args["metadata"] = record.metadata()

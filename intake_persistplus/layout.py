@@ -223,19 +223,40 @@ class LocalLocation(Location):
                 f.seek(start)
             return f.read() if end is None else f.read(end - (start or 0))
 
+    def check_root(self) -> None:
+        """Refuse a root that is a file, or lies below one.
+
+        Raises
+        ------
+        PersistPathError
+            naming the file in the way.
+        """
+        path = self.root
+        while not os.path.isdir(path):
+            if os.path.lexists(path):
+                raise PersistPathError(
+                    f"the persist path {self.root!r} is not a folder ({path!r} is a file); "
+                    "set INTAKE_PERSIST_PATH / intake.conf['persist_path'] to a folder"
+                )
+            parent = os.path.dirname(path)
+            if parent == path:
+                return
+            path = parent
+
     def signature(self, *parts: str) -> tuple | None:
         try:
             st = os.stat(self.path_of(*parts))
         except FileNotFoundError:
             return None
         except NotADirectoryError:
-            if os.path.isfile(self.root):
-                raise PersistPathError(
-                    f"the persist path {self.root!r} is a file, not a folder; set "
-                    "INTAKE_PERSIST_PATH / intake.conf['persist_path'] to a folder"
-                ) from None
+            self.check_root()
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def listdir(self, *parts: str) -> list[str]:
+        if not parts:
+            self.check_root()
+        return super().listdir(*parts)
 
     def append(self, data: bytes, *parts: str) -> None:
         path = self.path_of(*parts)

@@ -101,6 +101,9 @@ def recreate(info: dict, what: Any = None) -> Any:
     src.description = info.get("original_description")
     if "metadata" not in (state.get("kwargs") or {}) and info.get("original_metadata"):
         src.metadata = dict(info["original_metadata"])
+    parameters = info.get("original_parameters")
+    if isinstance(parameters, dict) and parameters:
+        src._pp_call = dict(parameters)  # recorded again by the next persist of it
     return src
 
 

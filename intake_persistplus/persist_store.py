@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,8 +28,10 @@ from .copies import open_copy
 from .errors import (
     AmbiguousNameError,
     CorruptIndexError,
+    IndexFormatError,
     NotPersistedError,
     PersistPathError,
+    PersistWarning,
     UnknownNameError,
 )
 from .index import Index
@@ -56,7 +59,8 @@ class PersistStore(StoreVersions):
     """
 
     def __init__(self, path: str | None = None, storage_options: dict | None = None):
-        self._path = path
+        # a relative path is resolved now: a later os.chdir does not move the store
+        self._path = None if path is None else config.normalize_path(path)
         self._storage_options = storage_options
         self._locations: dict[tuple, Location] = {}
         self._indexes: dict[tuple, Index] = {}
@@ -111,7 +115,7 @@ class PersistStore(StoreVersions):
             )
             if not ours or isinstance(e, FileNotFoundError):
                 raise  # not the store's own files (the original's, say): as it is
-            where = where if os.path.isabs(where) else f"{where or 'a file'} in {root}"
+            where = where if os.path.isabs(where) else f"{where or 'a file'} (below {root})"
             raise PersistPathError(
                 f"cannot {what}: {e.strerror or e} on {where}; make the persist store at "
                 f"{self.path!r} writable, or set INTAKE_PERSIST_PATH / "
@@ -122,7 +126,14 @@ class PersistStore(StoreVersions):
         try:
             loc = self._loc()
             loc.makedirs()
-            self._index().ensure()
+            index = self._index()
+            index.ensure()
+            try:
+                index.snapshot()  # an index in a newer format is refused before any write
+            except IndexFormatError:
+                raise
+            except CorruptIndexError:
+                pass  # damaged: rebuilt from the version records when it is written
         except CorruptIndexError:
             raise
         except Exception as e:  # OSError, or ImportError/ValueError for an unusable URL
@@ -163,6 +174,9 @@ class PersistStore(StoreVersions):
     def token_of_name(self, name: str) -> str:
         """The token of the one persisted entry named ``name`` (see :meth:`get_tok`)."""
         found = self._index().named(name)
+        exact = [r for r in found if r.label == name]  # "trips" beats "trips(year=2024)"
+        if len(exact) == 1:
+            return exact[0].token
         if len(found) == 1:
             return found[0].token
         if not found:
@@ -236,6 +250,8 @@ class PersistStore(StoreVersions):
     def get(self, token: Any, default: Any = None) -> Any:
         try:
             return self[token]
+        except AmbiguousNameError:
+            raise
         except NotPersistedError:
             return default
 
@@ -304,7 +320,7 @@ class PersistStore(StoreVersions):
         way and then get its result, even if that too has expired already.
         """
         loc = self._writable()
-        with loc.refresh_lock(token):
+        with self._writing(f"lock {token} for its refresh"), loc.refresh_lock(token):
             current = self.lookup(token)
             if current is not None and (
                 not current.expired() or (seen is not None and current.version != seen)
@@ -319,7 +335,9 @@ class PersistStore(StoreVersions):
         :meth:`backtrack`. Refreshes of one source never run at the same time.
         """
         token = self.get_tok(x)
-        with self._writable().refresh_lock(token):
+        self.record(token)  # nothing persisted: say so before taking any lock
+        loc = self._writable()
+        with self._writing(f"lock {token} for its refresh"), loc.refresh_lock(token):
             return self._refresh(token, original)
 
     def _refresh(self, token: str, original: Any) -> Any:
@@ -328,9 +346,6 @@ class PersistStore(StoreVersions):
         record = self.record(token)
         if original is None:
             original = self.backtrack(record.token)
-        if "_pp_call" not in original.__dict__ and record.parameters:
-            # made again from the record: it keeps the user parameters it was made with
-            original._pp_call = dict(record.parameters)
         persister = get_persister(record.container or original.container)
         return self._write(
             original, record.token, persister, record.ttl, record.keep, dict(record.persist_kwargs)
@@ -362,7 +377,9 @@ class PersistStore(StoreVersions):
     def _collect(self, loc: Location, token: str) -> list[str]:
         try:
             current = self.lookup(token)
-        except CorruptIndexError:
+        except CorruptIndexError as e:
+            warnings.warn(f"{e}; unfinished versions of {token} are left alone",
+                          PersistWarning, stacklevel=3)
             return []  # unsure which version is served: nothing is removed
         return gc.collect_token(loc, token, current.version if current else None)
 

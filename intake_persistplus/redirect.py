@@ -280,7 +280,9 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
         return original
     try:
         persisted = store.open(record)
-    except Exception as e:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # SystemExit from a module an entry made import, too
         warnings.warn(
             f"cannot open the persisted copy of {_label(original, record.token)} "
             f"({describe_error(e)}); serving the original",

@@ -106,6 +106,9 @@ def is_persisted(self) -> bool:
 
 def has_been_persisted(self) -> bool:
     """True for an original source that has a copy in the persist store."""
+    import warnings
+
+    from .errors import CorruptIndexError, PersistWarning
     from .originals import is_persisted_source
     from .persist_store import store
 
@@ -113,6 +116,9 @@ def has_been_persisted(self) -> bool:
         return False
     try:
         return store.lookup(self) is not None
+    except CorruptIndexError as e:
+        warnings.warn(f"{e}; nothing counts as persisted", PersistWarning, stacklevel=2)
+        return False
     except Exception:  # an unusable store has nothing (catalog access warns about it)
         return False
 

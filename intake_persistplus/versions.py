@@ -95,17 +95,16 @@ def newest_records(loc: Location) -> list[Record]:
     return records
 
 
+def _utc(timestamp: float) -> str:
+    return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def version_at(versions: list[VersionInfo], when: float, token: str) -> VersionInfo:
     """The version that was current at ``when`` (epoch seconds)."""
     older = [v for v in versions if v.timestamp <= when]
     if not older:
-        first = (
-            f"; the first was written at {_dt.datetime.fromtimestamp(versions[0].timestamp).isoformat()}"
-            if versions else ""
-        )
-        raise NotPersistedError(
-            f"no version of {token} existed at {_dt.datetime.fromtimestamp(when).isoformat()}{first}"
-        )
+        first = f"; the first was written at {_utc(versions[0].timestamp)}" if versions else ""
+        raise NotPersistedError(f"no version of {token} existed at {_utc(when)}{first}")
     return older[-1]
 
 
@@ -222,9 +221,14 @@ class StoreVersions:
                 removed += prune(loc, token, current, n, age, grace, dry_run)
         return removed
 
-    def du(self) -> dict:
-        """Bytes on disk: ``{"entries": {token: bytes}, "total": bytes}``."""
+    def du(self, source_or_token: Any = None) -> dict:
+        """Bytes on disk, of one source or of all: ``{"entries": {token: bytes}, "total": bytes}``.
+
+        A source's bytes are those of its folder: its versions, and anything an
+        interrupted persist or intake 0.7 left there.
+        """
         loc = self._loc()
-        entries = {name: loc.du(name) for name in gc.token_folders(loc)}
+        tokens = [self.get_tok(source_or_token)] if source_or_token is not None else gc.token_folders(loc)
+        entries = {name: loc.du(name) for name in tokens}
         return {"entries": entries, "total": sum(entries.values())}
 

@@ -51,6 +51,7 @@ class CounterFileSource(DataSource):
 
 class CounterPersister:
     container = "counter"
+    drivers = ("counter_file",)
     calls = 0
 
     def write(self, source, path, storage_options=None, **kwargs):

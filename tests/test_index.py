@@ -225,3 +225,30 @@ def test_an_impossible_timestamp_skips_that_entry_only(tmp_path, timestamp):
     idx = Index(location(str(tmp_path)))
     assert idx.get(tok(2)) is None
     assert idx.get(good.token).original_name == good.original_name
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "metadata:\n  version: 1\n  persistplus_index: 2  # written by 3.0\n",
+        "metadata: {version: 1, persistplus_index: 2}\n",
+        "metadata:\n    version: 1\n    persistplus_index: 2\n",
+        "metadata:\n  persistplus_index: '2'\n",
+    ],
+    ids=["comment", "flow", "indent-4", "quoted"],
+)
+def test_every_spelling_of_a_newer_format_is_refused_before_anything_is_written(
+    csv_catalog, persist_dir, spelling
+):
+    from intake_persistplus import IndexFormatError, store
+
+    persist_dir.mkdir()
+    text = spelling + "sources: {}\n"
+    (persist_dir / "cat.yaml").write_text(text)
+    source = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
+    with pytest.raises(IndexFormatError, match=f"{persist_dir}.*format 2"):
+        source.persist()
+    assert sorted(p.name for p in persist_dir.iterdir()) == ["cat.yaml"]  # no version written
+    assert (persist_dir / "cat.yaml").read_text() == text
+    with pytest.raises(IndexFormatError):
+        len(store)

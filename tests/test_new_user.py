@@ -107,8 +107,11 @@ def test_bad_writer_values_are_named_before_anything_is_written(csv_catalog, per
 def test_a_file_as_persist_path_is_an_error_naming_it(tmp_path, csv_catalog):
     path = tmp_path / "not-a-folder"
     path.write_text("x")
-    proc = cli("list", store_dir=path, check=False)
-    assert proc.returncode == 1 and f"{path!s}' is a file, not a folder" in proc.stderr
+    for command in ("list", "du", "gc"):
+        proc = cli(command, store_dir=path, check=False)
+        assert proc.returncode == 1 and f"{path!s}' is a file" in proc.stderr, command
+    proc = cli("list", store_dir=path / "below", check=False)
+    assert proc.returncode == 1 and f"{path!s}' is a file" in proc.stderr
     out = run_python(
         f"""
         import warnings, intake
@@ -122,7 +125,7 @@ def test_a_file_as_persist_path_is_an_error_naming_it(tmp_path, csv_catalog):
     )
     first, seen = out.stdout.splitlines()
     assert first == "CSVSource 200"
-    assert "PersistWarning" in seen and "is a file, not a folder" in seen
+    assert "PersistWarning" in seen and "is a file" in seen
 
 
 def _mount_tmpfs(path, options: str) -> bool:
@@ -158,7 +161,9 @@ def test_a_read_only_store_names_the_path_and_what_to_do(read_only_store):
     assert "Read-only file system" in message and store.path in message and "writable" in message
     with pytest.raises(PersistPathError, match="prune the versions.*Read-only file system on ") as info:
         store.prune(keep=1)
-    assert store.path in str(info.value)
+    assert store.path in str(info.value) and "below" in str(info.value)
+    with pytest.raises(PersistPathError, match="refresh.*Read-only file system"):
+        store.refresh(original)
     assert len(store.versions(original)) == 2  # nothing lost
     assert intake.open_catalog(original._entry._catalog.path).csvsource.read().shape == (200, 4)
 
@@ -237,3 +242,76 @@ def test_python_api_errors_keep_the_original_usable(csv_catalog, persist_dir):
     with pytest.raises(PersistSettingError, match="ttl='soon'"):
         source.persist(ttl="soon")
     assert source.read().shape == (200, 4) and sys.modules.get("intake_persistplus")
+
+
+def test_a_bare_name_reaches_its_entry_beside_parameterised_ones(regions, persist_dir):
+    cli("persist", str(regions), "byregion", store_dir=persist_dir)
+    cli("persist", str(regions), "byregion", "-p", "region=south", store_dir=persist_dir)
+    info = json.loads(cli("info", "byregion", "--json", store_dir=persist_dir).stdout)
+    assert info["parameters"] == {}
+    assert store["byregion"].read().shape == (10, 4)
+
+
+def test_get_does_not_hide_an_ambiguous_name(regions, persist_dir):
+    cat = intake.open_catalog(str(regions))
+    cat.byregion(region="south", persist_mode="never").persist()
+    cat.byregion(region="north", persist_mode="never").persist()
+    assert "byregion" in store
+    with pytest.raises(AmbiguousNameError):
+        store.get("byregion")
+    assert store.get("nosuch") is None
+
+
+def test_durations_in_the_python_api(csv_catalog, persist_dir):
+    import datetime as dt
+
+    source = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
+    assert source.persist(ttl=dt.timedelta(hours=1)).metadata["ttl"] == 3600
+    source.persist()
+    assert store.prune(source, older_than="7d", dry_run=True) == []
+    assert len(store.prune(source, older_than="0s", dry_run=True)) == 1
+    with pytest.raises(PersistSettingError, match="older_than"):
+        store.prune(source, older_than=dt.timedelta(days=-1))
+    assert len(store.versions(source)) == 2
+
+
+def test_times_in_messages_are_utc(csv_catalog, persist_dir):
+    source = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
+    source.persist()
+    with pytest.raises(KeyError, match=r"existed at 2000-01-01T00:00:00Z; the first was written at 20\d\d-.*Z"):
+        store.version_at(source, "2000-01-01T00:00:00+00:00")
+
+
+def test_backtrack_keeps_the_user_parameters(regions, persist_dir):
+    cat = intake.open_catalog(str(regions))
+    cat.byregion(region="south", persist_mode="never").persist()
+    again = store.backtrack("byregion")
+    again.persist()
+    assert store.record("byregion").parameters == {"region": "south"}
+    assert store.record("byregion").label == "byregion(region='south')"
+
+
+def test_a_store_made_with_a_relative_path_stays_put(tmp_path, monkeypatch):
+    from intake_persistplus import PersistStore
+
+    monkeypatch.chdir(tmp_path)
+    made = PersistStore("rel")
+    monkeypatch.chdir("/")
+    assert made.path == str(tmp_path / "rel")
+
+
+def test_refreshing_nothing_leaves_nothing(persist_dir):
+    persist_dir.mkdir()
+    with pytest.raises(KeyError):
+        store.refresh("0123456789abcdef0123456789abcdef")
+    assert list(persist_dir.iterdir()) == []
+
+
+def test_has_been_persisted_warns_about_a_damaged_index(csv_catalog, persist_dir):
+    from intake_persistplus import PersistWarning
+
+    source = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
+    source.persist()
+    (persist_dir / "cat.yaml").write_text("sources: [unclosed\n")
+    with pytest.warns(PersistWarning, match="not valid YAML"):
+        assert source.has_been_persisted is False

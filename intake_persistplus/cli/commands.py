@@ -91,7 +91,7 @@ def cmd_info(args) -> int:
     token = resolve(args.entry)
     rec = store.record(token)
     versions = store.versions(token)
-    info = entry_row(rec, time.time(), sum(v.size for v in versions))
+    info = entry_row(rec, time.time(), store.du(token)["total"])
     info.update(
         driver=rec.driver,
         args=rec.args,

@@ -7,6 +7,7 @@ export) and says which intake driver reads it back. The contract:
 
     class MyPersister:
         container = "mycontainer"    # the DataSource.container it handles
+        drivers = ("mydriver",)      # the intake drivers write() may return
 
         def write(self, source, path, storage_options=None, **kwargs):
             '''Write source's data under ``path`` (a folder URL that does not exist
@@ -72,6 +73,17 @@ _NEEDS = {
     "xarray": ("xarray", "zarr"),
     "python": (),
 }
+
+
+#: the intake drivers the built-in persisters write, as named in an index
+BUILTIN_DRIVERS = frozenset({"persisted_parquet", "persisted_python", "ndzarr", "zarr"})
+#: the class paths intake 0.7 wrote into its own stores
+INTAKE07_DRIVERS = frozenset({
+    "intake_parquet.source.ParquetSource",
+    "intake.source.zarr.ZarrArraySource",
+    "intake_xarray.xzarr.ZarrSource",
+    "intake.source.textfiles.TextFilesSource",
+})
 
 
 class _Registry:
@@ -163,6 +175,28 @@ def unregister_container(name: str) -> None:
         raise KeyError(f"no persister was registered for container {name!r}")
     del _registry.registered[name]
     _registry.loaded.pop(name, None)
+
+
+def readable_drivers() -> frozenset[str]:
+    """The drivers an index entry may name: those that persisters write.
+
+    Built-in persisters' drivers, intake 0.7's, and those that registered and
+    entry-point persisters declare in their ``drivers`` attribute (entry-point
+    persisters are imported for this, since their packages were installed to
+    provide them). Nothing else is ever built from a persist store's index.
+    """
+    found = set(BUILTIN_DRIVERS | INTAKE07_DRIVERS)
+    objects = list(_registry.registered.values()) + list(_registry.loaded.values())
+    for name, ep in _registry.entry_points().items():
+        if name not in _registry.registered:
+            try:
+                objects.append(ep.load())
+            except Exception as e:  # a broken plugin: its drivers are not readable
+                logger.warning("persister entry point %r cannot be loaded: %s", name, e)
+    for obj in objects:
+        drivers = getattr(obj, "drivers", ())
+        found.update(d for d in ([drivers] if isinstance(drivers, str) else drivers) if isinstance(d, str))
+    return frozenset(found)
 
 
 def known_containers() -> list[str]:

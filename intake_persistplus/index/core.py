@@ -95,10 +95,10 @@ class Index:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise CorruptIndexError(f"{self.path} is not UTF-8 text: {e}") from None
-        check_header(text)
+        check_header(text, f"the persist index {self.path}")
         if not split(text, new):
             new.slots.clear()
-            parse_whole(text, new)
+            parse_whole(text, new, f"the persist index {self.path}")
         self._snap = new
         return new
 
@@ -173,7 +173,7 @@ class Index:
         data = self.loc.read_bytes(INDEX)
         sig = self.loc.signature(INDEX)
         snap = Snapshot(sig=sig if sig is not None and sig[1] == len(data) else None, tail=data[-TAIL:])
-        parse_whole(data.decode("utf-8", errors="replace"), snap)
+        parse_whole(data.decode("utf-8", errors="replace"), snap, f"the persist index {self.path}")
         self._snap = snap
         return snap
 

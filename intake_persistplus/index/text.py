@@ -218,18 +218,18 @@ def _closed(text: str, k: int) -> bool:
     return True
 
 
-def parse_whole(text: str, snap: Snapshot) -> None:
+def parse_whole(text: str, snap: Snapshot, where: str = "the persist index") -> None:
     """Parse ``text`` with ``yaml.safe_load`` into ``snap`` (the slow, sure way)."""
     try:
         data = load(text)
     except yaml.YAMLError as e:
-        raise CorruptIndexError(f"the persist index is not valid YAML: {e}") from None
+        raise CorruptIndexError(f"{where} is not valid YAML: {e}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict) or not isinstance(data.get("sources") or {}, dict):
-        raise CorruptIndexError("the persist index has no 'sources:' mapping")
+        raise CorruptIndexError(f"{where} has no 'sources:' mapping")
     md = data.get("metadata")
-    check_format(md.get("persistplus_index") if isinstance(md, dict) else None)
+    check_format(md.get("persistplus_index") if isinstance(md, dict) else None, where)
     for token, entry in (data.get("sources") or {}).items():
         snap.slots[str(token)] = Slot(text=None, data=entry, parsed=True)
     snap.appendable = False
@@ -237,28 +237,30 @@ def parse_whole(text: str, snap: Snapshot) -> None:
 
 
 
-_FORMAT_RE = re.compile(r"^  persistplus_index:[ \t]*(\S+)[ \t]*$", re.M)
+_FORMAT_RE = re.compile(r"""\bpersistplus_index["']?[ \t]*:[ \t]*["']?([^\s,}"'#]+)""")
 
 
-def check_format(value: object) -> None:
+def check_format(value: object, where: str = "the persist index") -> None:
     """Refuse an index written in a newer format than :data:`FORMAT`."""
     if value is None:
         return
     try:
-        number = int(str(value))
+        number = int(str(value).strip())
     except ValueError:
-        raise CorruptIndexError(f"the persist index has a bad format number {value!r}") from None
+        raise CorruptIndexError(f"{where} has a bad format number {value!r}") from None
     if number > FORMAT:
         raise IndexFormatError(
-            f"the persist index is in format {number}, written by a newer intake-persistplus; "
+            f"{where} is in format {number}, written by a newer intake-persistplus; "
             f"this one reads format {FORMAT}: upgrade intake-persistplus "
             "(pip install -U intake-persistplus), or use another persist path"
         )
 
 
-def check_header(text: str) -> None:
-    """:func:`check_format` on the ``persistplus_index:`` line before ``sources:``."""
-    head = text[: text.find("\nsources:") + 1 or 4096]
+def check_header(text: str, where: str = "the persist index") -> None:
+    """:func:`check_format` on the ``persistplus_index:`` of the part before ``sources:``
+    (any indent, block or flow style, quoted or not, with a comment or not)."""
+    end = text.find("\nsources:")
+    head = text[: end + 1] if end >= 0 else text[:4096]
     m = _FORMAT_RE.search(head)
     if m is not None:
-        check_format(m.group(1))
+        check_format(m.group(1), where)
