@@ -165,7 +165,9 @@ def tag(served: Any, original: Any) -> Any:
 
 # -- warnings ------------------------------------------------------------------------
 def describe_error(e: BaseException) -> str:
-    text = " ".join(str(e).split())
+    from .secrets import scrub_text
+
+    text = scrub_text(" ".join(str(e).split()))
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 

@@ -16,14 +16,22 @@ from typing import Any
 
 from .walk import DROP, walk
 
-#: key names (case-insensitive) that hold secrets in fsspec/s3fs/gcsfs/adlfs options:
-#: a key that is, or ends in, one of these words, or contains one of the compounds
-CREDENTIAL_KEY = re.compile(
-    r"(^|[_\-])(key|secret|token|password|passwd|pwd|credentials?|passphrase|"
-    r"connection[_\-]?string|sas|sig|signature|auth|authorization|cookies?|credential)$"
-    r"|secret|access[_\-]?key|session[_\-]?token|private[_\-]?key|account[_\-]?key|api[_\-]?key",
+#: words that make a key a credential, wherever they stand in it: ``token``,
+#: ``accessToken``, ``api-token``, ``AWS_SECRET_ACCESS_KEY``, ``tok``, ``pw``...
+CREDENTIAL_WORDS = frozenset({
+    "key", "secret", "token", "tok", "pass", "passwd", "password", "passphrase", "pw",
+    "pwd", "auth", "authorization", "bearer", "credential", "credentials", "creds",
+    "session", "sas", "cookie", "cookies", "connection_string",
+})
+#: words that make a key a credential only at its end (``signature_version`` is not one)
+_LAST_WORDS = frozenset({"signature", "sig"})
+#: spellings that are one word but hold a credential word inside
+_COMPOUND = re.compile(
+    r"secret|password|passwd|passphrase|credential|token|accesskey|apikey|privatekey|"
+    r"accountkey|sessionkey|connectionstring|bearer|cookie",
     re.I,
 )
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
 #: query parameters of signed URLs (S3, GCS, Azure SAS) that grant access
@@ -34,13 +42,31 @@ _USERINFO = re.compile(r"^([a-zA-Z][\w+.\-]*://)[^/@\s]*@")
 
 
 def is_credential_key(key: Any) -> bool:
-    return isinstance(key, str) and bool(CREDENTIAL_KEY.search(key))
+    """True for a mapping key whose name suggests a credential (case-insensitive):
+    one of :data:`CREDENTIAL_WORDS` as a word of it (split at ``_``, ``-``, ``.``
+    and camelCase), or a compound such as ``accesskey`` or ``apitoken``."""
+    if not isinstance(key, str):
+        return False
+    words = [w.lower() for w in _WORD.findall(key)]
+    if set(words) & CREDENTIAL_WORDS or key.lower() in CREDENTIAL_WORDS:
+        return True
+    if words and words[-1] in _LAST_WORDS:
+        return True
+    return bool(_COMPOUND.search(key.replace("_", "").replace("-", "")))
 
 
 _URL = re.compile(r"^[a-zA-Z][\w+.\-]*://\S+$")
 
 
 def scrub_url(text: str) -> str:
+    """``text`` with every link of a chained URL (``simplecache::https://u:p@host/x``)
+    scrubbed by :func:`scrub_link`."""
+    if "::" in text:
+        return "::".join(scrub_link(link) for link in text.split("::"))
+    return scrub_link(text)
+
+
+def scrub_link(text: str) -> str:
     """``text`` without user:password in a URL or access-granting query parameters.
 
     Only a string that is a URL (a scheme, ``://``, no spaces) is touched, and
@@ -84,3 +110,13 @@ def scrub(value: Any) -> Any:
     has lost its credential keys (at any depth below it), and every URL its
     user:password and signed-URL query parameters."""
     return walk(value, _scrub_leaf, item=_scrub_item)
+
+
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][\w+.\-]*://[^\s'\"<>]+(?:::[a-zA-Z][\w+.\-]*://[^\s'\"<>]+)*")
+
+
+def scrub_text(text: str) -> str:
+    """``text`` (an error message, say) with every URL in it scrubbed."""
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT.sub(lambda m: scrub_url(m.group(0)), text)

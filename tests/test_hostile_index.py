@@ -115,3 +115,24 @@ def test_an_entry_cannot_make_a_catalog_access_import_a_module(csv_catalog, pers
         env={"INTAKE_PERSIST_PATH": str(persist_dir)},
     )
     assert out.stdout.split() == ["CSVSource", "200", "False"]
+
+
+@pytest.mark.parametrize("depth", [6, 9])
+def test_an_alias_bomb_does_not_hang_a_catalog(csv_catalog, persist_dir, depth):
+    """Each level refers to the one below nine times: 9**(depth+1) values once expanded."""
+    import time
+
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist()
+    token = store.get_tok(cat.csvsource(persist_mode="never"))
+    text = (persist_dir / "cat.yaml").read_text()
+    levels = ["      a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"      a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, depth + 1)
+    ]
+    bomb = f"  {token}:\n    driver: persisted_parquet\n    args:\n" + "\n".join(levels) + "\n"
+    (persist_dir / "cat.yaml").write_text(text.split("sources:")[0] + "sources:\n" + bomb)
+    t0 = time.perf_counter()
+    source, seen = served(csv_catalog)
+    assert time.perf_counter() - t0 < 2
+    assert not source.is_persisted and source.read().shape == (200, 4)
+    assert any("YAML aliases" in m for m in seen)

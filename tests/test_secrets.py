@@ -96,3 +96,58 @@ def test_positional_storage_options_are_scrubbed(tmp_path, persist_dir):
     assert state["args"][0] == str(tmp_path / "t.csv")
     assert state["args"][1] == {}
     assert SECRETS[0] not in repr(state) and SECRETS[1] not in repr(state)
+
+
+#: every secret spelling tried: (storage_options key, value); each value is unique
+SPELLINGS = [
+    ("tok", "SECRET-tok-0001"), ("accessToken", "SECRET-accessToken-0002"),
+    ("apiToken", "SECRET-apiToken-0003"), ("bearer", "SECRET-bearer-0004"),
+    ("pass", "SECRET-pass-0005"), ("pw", "SECRET-pw-0006"), ("pwd", "SECRET-pwd-0007"),
+    ("AWS_SECRET_ACCESS_KEY", "SECRET-aws-0008"), ("x-api-key", "SECRET-xapikey-0009"),
+    ("sessionCredentials", "SECRET-session-0010"), ("auth", "SECRET-auth-0011"),
+    ("client_secret", "SECRET-client-0012"), ("Cookie", "SECRET-cookie-0013"),
+    ("sasToken", "SECRET-sas-0014"), ("privateKey", "SECRET-pk-0015"),
+]
+URL_SECRETS = ("SECRET-chainpw-0016", "SECRET-querypw-0017")
+
+
+def test_no_spelling_of_a_secret_is_written_shown_or_logged(tmp_path, persist_dir, caplog):
+    """Store files, export text, CLI output and logs hold none of the secrets."""
+    import logging
+    import subprocess
+    import sys
+
+    make_frame(30).to_csv(tmp_path / "t.csv", index=False)
+    options = dict(SPELLINGS)
+    catalog = write_catalog(tmp_path, {"t": {
+        "driver": "csv",
+        "args": {"urlpath": "{{ CATALOG_DIR }}/t.csv", "storage_options": options},
+        "metadata": {
+            "mirror": f"simplecache::https://user:{URL_SECRETS[0]}@example.invalid/t.csv",
+            "signed": f"https://example.invalid/t.csv?pw={URL_SECRETS[1]}&x=1",
+        },
+    }})
+    secrets = [v for _, v in SPELLINGS] + list(URL_SECRETS)
+    caplog.set_level(logging.DEBUG)
+    cat = intake.open_catalog(str(catalog))
+    original = cat.t(persist_mode="never")
+    original.persist()
+    exported = cat.t.export(str(tmp_path / "exported"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "intake_persistplus", "info", "t", "--json"],
+        capture_output=True, text=True, env={**__import__("os").environ, "INTAKE_PERSIST_PATH": str(persist_dir)},
+    )
+    seen = {
+        "store": b"".join(p.read_bytes() for p in persist_dir.rglob("*") if p.is_file()).decode("latin-1"),
+        "export": exported,
+        "cli": proc.stdout + proc.stderr,
+        "logs": caplog.text,
+    }
+    assert proc.returncode == 0, proc.stderr
+    for where, text in seen.items():
+        leaked = [s for s in secrets if s in text]
+        assert leaked == [], f"{where} holds {leaked}"
+    record = store.record(original)
+    assert record.original_source["kwargs"]["storage_options"] == {}
+    assert record.original_metadata["mirror"] == "simplecache::https://example.invalid/t.csv"
+    assert record.original_metadata["signed"] == "https://example.invalid/t.csv?x=1"

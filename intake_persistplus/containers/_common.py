@@ -23,8 +23,14 @@ def lazy_or_eager(source: Any) -> tuple[Any, bool]:
         except NotImplementedError:
             pass
         except Exception as e:  # a broken to_dask: fall back, but say so
-            logger.info("to_dask() of %r failed (%s); persisting from read()", source, e)
+            logger.info("to_dask() of %s failed (%s); persisting from read()", label(source), type(e).__name__)
     return source.read(), False
+
+
+def label(source: Any) -> str:
+    """How a source is named in logs and messages: never its arguments, which may
+    hold credentials, only its name and class."""
+    return f"{getattr(source, 'name', None) or 'source'!r} ({type(source).__name__})"
 
 
 def check_kwargs(kwargs: dict, allowed: set[str], what: str, examples: str) -> dict:

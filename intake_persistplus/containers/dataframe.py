@@ -26,7 +26,7 @@ import inspect
 import logging
 from typing import Any
 
-from ._common import compute, lazy_or_eager
+from ._common import compute, label, lazy_or_eager
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _read_dtypes(source: Any, meta: Any) -> dict:
     try:
         found = source.discover()
     except Exception as e:  # discover is best effort
-        logger.debug("discover() failed on %s: %s", source, e)
+        logger.debug("discover() failed on %s: %s", label(source), type(e).__name__)
         return {}
     if isinstance(found, pd.DataFrame):
         dtypes = found.dtypes

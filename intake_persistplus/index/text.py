@@ -218,10 +218,59 @@ def _closed(text: str, k: int) -> bool:
     return True
 
 
+#: values one index entry (or the header) may hold once its aliases are expanded;
+#: an entry the store writes has a few dozen, an alias bomb billions
+MAX_NODES = 20_000
+
+
+def load_bounded(text: str, where: str = "the persist index") -> object:
+    """``yaml.safe_load``, refusing a document one of whose entries (or its header)
+    expands past :data:`MAX_NODES` values through aliases; counted on the composed
+    graph, in time linear in the text."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def size(n) -> int:
+            known = sizes.get(id(n))
+            if known is not None:
+                return known
+            sizes[id(n)] = 1  # a recursive alias counts once
+            total = 1
+            if isinstance(n, yaml.SequenceNode):
+                total += sum(size(c) for c in n.value)
+            elif isinstance(n, yaml.MappingNode):
+                total += sum(size(k) + size(v) for k, v in n.value)
+            sizes[id(n)] = total = min(total, MAX_NODES + 1)
+            return total
+
+        parts = [node]
+        if isinstance(node, yaml.MappingNode):
+            parts = []
+            for key, value in node.value:
+                if key.value == "sources" and isinstance(value, yaml.MappingNode):
+                    parts += [entry for _, entry in value.value]
+                else:
+                    parts.append(value)
+        if any(size(part) > MAX_NODES for part in parts):
+            raise CorruptIndexError(
+                f"{where} has an entry that expands to more than {MAX_NODES:,} values "
+                "through YAML aliases; it is refused (the store never writes aliases)"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def parse_whole(text: str, snap: Snapshot, where: str = "the persist index") -> None:
     """Parse ``text`` with ``yaml.safe_load`` into ``snap`` (the slow, sure way)."""
     try:
-        data = load(text)
+        data = load_bounded(text, where)
+    except RecursionError:
+        raise CorruptIndexError(f"{where} is nested too deeply") from None
     except yaml.YAMLError as e:
         raise CorruptIndexError(f"{where} is not valid YAML: {e}") from None
     if data is None:
