@@ -213,15 +213,44 @@ class Location:
 
 
 class LocalLocation(Location):
-    """A store root on a local (or mounted) file system."""
+    """A store root on a local (or mounted) file system.
+
+    No symbolic link inside the store is ever followed, for reading, writing
+    or deleting: each path is checked to resolve to itself below the root
+    (the root itself may be a link, to a bigger disk say), and files are
+    opened with ``O_NOFOLLOW``.
+    """
 
     local = True
 
+    def checked(self, *parts: str) -> str:
+        """``path_of(*parts)``, refused when a symbolic link stands anywhere on it
+        below the root.
+
+        Raises
+        ------
+        PersistPathError
+            naming the path, when it would lead elsewhere.
+        """
+        path = self.path_of(*parts)
+        if parts:
+            real_root = os.path.realpath(self.root)
+            if os.path.realpath(path) != os.path.join(real_root, *parts):
+                raise PersistPathError(
+                    f"{path} is, or lies below, a symbolic link in the persist store; the "
+                    "store never follows links inside it: remove the link"
+                )
+        return path
+
     def read_bytes(self, *parts: str, start: int | None = None, end: int | None = None) -> bytes:
-        with open(self.path_of(*parts), "rb") as f:
+        fd = os.open(self.checked(*parts), os.O_RDONLY | _NOFOLLOW)
+        with open(fd, "rb") as f:
             if start:
                 f.seek(start)
             return f.read() if end is None else f.read(end - (start or 0))
+
+    def exists(self, *parts: str) -> bool:
+        return os.path.lexists(self.checked(*parts))
 
     def check_root(self) -> None:
         """Refuse a root that is a file, or lies below one.
@@ -245,7 +274,7 @@ class LocalLocation(Location):
 
     def signature(self, *parts: str) -> tuple | None:
         try:
-            st = os.stat(self.path_of(*parts))
+            st = os.stat(self.checked(*parts))
         except FileNotFoundError:
             return None
         except NotADirectoryError:
@@ -256,11 +285,29 @@ class LocalLocation(Location):
     def listdir(self, *parts: str) -> list[str]:
         if not parts:
             self.check_root()
+        self.checked(*parts)
         return super().listdir(*parts)
 
+    def find(self, *parts: str) -> dict:
+        self.checked(*parts)
+        return super().find(*parts)
+
+    def du(self, *parts: str) -> int:
+        self.checked(*parts)
+        return super().du(*parts)
+
+    def makedirs(self, *parts: str) -> None:
+        self.checked(*parts)
+        super().makedirs(*parts)
+
+    def write_text(self, text: str, *parts: str) -> None:
+        fd = os.open(self.checked(*parts), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+
     def append(self, data: bytes, *parts: str) -> None:
-        path = self.path_of(*parts)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        path = self.checked(*parts)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW)
         try:
             written = os.write(fd, data)
             if written != len(data):  # pragma: no cover - disk full and the like
@@ -269,30 +316,36 @@ class LocalLocation(Location):
             os.close(fd)
 
     def replace(self, data: bytes, *parts: str) -> None:
-        path = self.path_of(*parts)
+        path = self.checked(*parts)
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            with open(tmp, "wb") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+            with open(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())  # the new file is on disk before it replaces the old
             try:  # keep the mode a team may have given the file (group-writable, say)
-                os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+                os.chmod(tmp, os.lstat(path).st_mode & 0o7777)
             except FileNotFoundError:
                 pass
-            os.replace(tmp, path)
+            os.replace(tmp, path)  # replaces a link itself, never what it points to
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
 
     def keep_aside(self, *parts: str) -> str:
-        path = self.path_of(*parts)
+        path = self.checked(*parts)
         aside = aside_name(path)
         os.replace(path, aside)
         return aside
 
+    def rm_file(self, *parts: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.checked(*parts))
+
     def rm(self, *parts: str) -> None:
+        self.checked(*parts)  # a link is never deleted through, nor deleted itself
         super().rm(*parts)
         self.fs.invalidate_cache()
 
@@ -300,8 +353,12 @@ class LocalLocation(Location):
     def lock(self, what: str, *parts: str, ttl: float = locks.LEASE_SECONDS,
              timeout: float = locks.WAIT_SECONDS) -> Iterator[None]:
         """Exclusive: a ``flock`` on the file at ``parts``, released when the holder dies."""
-        with locks.local_lock(self.path_of(*parts)):
+        with locks.local_lock(self.checked(*parts)):
             yield
+
+
+#: ``O_NOFOLLOW`` where the platform has it
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def location(url: str, storage_options: dict | None = None) -> Location:

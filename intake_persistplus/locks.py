@@ -102,7 +102,7 @@ def local_lock(path: str) -> Iterator[None]:
     """An exclusive ``flock`` on ``path`` (created if needed); released when the holder dies."""
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -136,3 +136,63 @@ def test_an_alias_bomb_does_not_hang_a_catalog(csv_catalog, persist_dir, depth):
     assert time.perf_counter() - t0 < 2
     assert not source.is_persisted and source.read().shape == (200, 4)
     assert any("YAML aliases" in m for m in seen)
+
+
+@pytest.fixture
+def elsewhere(tmp_path):
+    """An outside folder with a canary file, and a folder named like a version id."""
+    folder = tmp_path / "elsewhere"
+    (folder / "20200101T000000.000000Z-abcdef").mkdir(parents=True)
+    (folder / "20200101T000000.000000Z-abcdef" / "canary.txt").write_text("keep me")
+    (folder / "canary.txt").write_text("keep me")
+    return folder
+
+
+def snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_index_symlink_is_never_written_through(csv_catalog, persist_dir, elsewhere):
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist()
+    outside_index = elsewhere / "cat.yaml"
+    outside_index.write_text((persist_dir / "cat.yaml").read_text())
+    (persist_dir / "cat.yaml").unlink()
+    os.symlink(outside_index, persist_dir / "cat.yaml")
+    before = snapshot(elsewhere)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        source = intake.open_catalog(str(csv_catalog)).csvsource
+        assert not source.is_persisted  # the link is not read either
+        with pytest.raises(OSError, match="symbolic link"):
+            cat.csvsource(persist_mode="never").persist(ttl=5)
+    assert snapshot(elsewhere) == before
+
+
+def test_a_lock_symlink_creates_nothing(csv_catalog, persist_dir, tmp_path):
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource.persist()
+    target = tmp_path / "created-by-the-lock"
+    (persist_dir / ".cat.yaml.lock").unlink()
+    os.symlink(target, persist_dir / ".cat.yaml.lock")
+    with pytest.raises(OSError):
+        cat.csvsource(persist_mode="never").persist()
+    assert not target.exists()
+
+
+def test_a_symlinked_token_folder_receives_nothing_and_loses_nothing(csv_catalog, persist_dir, elsewhere):
+    cat = intake.open_catalog(str(csv_catalog))
+    original = cat.csvsource(persist_mode="never")
+    original.persist()
+    token = store.get_tok(original)
+    import shutil
+
+    shutil.rmtree(persist_dir / token)
+    os.symlink(elsewhere, persist_dir / token)
+    before = snapshot(elsewhere)
+    with pytest.raises(OSError, match="symbolic link"):
+        original.persist()
+    store.gc()
+    with pytest.raises(OSError, match="symbolic link"):
+        store.remove(original)
+    assert snapshot(elsewhere) == before
