@@ -26,6 +26,7 @@ import errno
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 import uuid
@@ -243,7 +244,11 @@ class LocalLocation(Location):
         return path
 
     def read_bytes(self, *parts: str, start: int | None = None, end: int | None = None) -> bytes:
-        fd = os.open(self.checked(*parts), os.O_RDONLY | _NOFOLLOW)
+        path = self.checked(*parts)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise PersistPathError(f"{path} in the persist store is not a file; remove or rename it")
         with open(fd, "rb") as f:
             if start:
                 f.seek(start)

@@ -72,10 +72,11 @@ def check_not_a_copy(source: Any) -> None:
     name = md.get("original_name") or "<entry>"
     params = md.get("original_parameters") or {}
     call = ", ".join([*(f"{k}={v!r}" for k, v in params.items()), "persist_mode='never'"])
+    entry = f"cat.{name}" if name.isidentifier() else f"cat[{name!r}]"
     raise AlreadyPersistedError(
         f"this is already the persisted copy of {name!r} (token {md['original_tok']}); "
         f"to write a new version, call store.refresh(source), or persist the original: "
-        f"cat.{name}({call}).persist()"
+        f"{entry}({call}).persist()"
     )
 
 

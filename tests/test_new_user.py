@@ -95,6 +95,8 @@ def test_names_are_accepted_wherever_a_token_is(regions, persist_dir):
     [
         ({"compression": "nosuch"}, "compression='nosuch'.*'snappy', 'gzip'"),
         ({"row_group_size": "big"}, "row_group_size='big'.*whole number of rows"),
+        ({"row_group_size": -1}, "row_group_size=-1.*whole number of rows >= 1"),
+        ({"compression": "gzip", "compression_level": 99}, "compression_level=99.*gzip 1-9"),
     ],
 )
 def test_bad_writer_values_are_named_before_anything_is_written(csv_catalog, persist_dir, kwargs, words):
@@ -315,3 +317,20 @@ def test_has_been_persisted_warns_about_a_damaged_index(csv_catalog, persist_dir
     (persist_dir / "cat.yaml").write_text("sources: [unclosed\n")
     with pytest.warns(PersistWarning, match="not valid YAML"):
         assert source.has_been_persisted is False
+
+
+def test_the_hint_for_an_entry_name_that_is_no_identifier(tmp_path, persist_dir):
+    make_frame(5).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "c.yaml").write_text(
+        "sources:\n  my-entry:\n    driver: csv\n    args: {urlpath: '{{ CATALOG_DIR }}/t.csv'}\n"
+    )
+    cat = intake.open_catalog(str(tmp_path / "c.yaml"))
+    copy = cat["my-entry"](persist_mode="never").persist()
+    with pytest.raises(AlreadyPersistedError, match=r"cat\['my-entry'\]\(persist_mode='never'\).persist\(\)"):
+        copy.persist()
+
+
+def test_an_index_that_is_a_folder_is_named(persist_dir):
+    (persist_dir / "cat.yaml").mkdir(parents=True)
+    proc = cli("list", store_dir=persist_dir, check=False)
+    assert proc.returncode == 1 and f"{persist_dir / 'cat.yaml'} in the persist store is not a file" in proc.stderr

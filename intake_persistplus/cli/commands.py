@@ -108,7 +108,9 @@ def cmd_info(args) -> int:
         return 0
     width = max(len(k) for k in info)
     for key, value in info.items():
-        if key in ("age", "expires_in", "ttl") and isinstance(value, (int, float)):
+        if key == "expires_in":
+            value = expires_text(value)
+        elif key in ("age", "ttl") and isinstance(value, (int, float)):
             value = human_seconds(value)
         elif key == "size":
             value = human_size(value)

@@ -159,7 +159,7 @@ def _write_part(
 _ACCEPTED = {
     "compression": "'none', 'snappy', 'gzip', 'brotli', 'lz4' or 'zstd' (or a dict of them by column)",
     "row_group_size": "a whole number of rows >= 1",
-    "compression_level": "a whole number (or a dict of them by column)",
+    "compression_level": "a level the codec takes (gzip 1-9, brotli 0-11, zstd 1-22), or a dict of them by column",
     "version": "'1.0', '2.4' or '2.6'",
     "use_dictionary": "True, False or a list of column names",
 }
@@ -176,6 +176,11 @@ def _try_writer_values(kwargs: dict) -> None:
 
     if not kwargs:
         return
+    size = kwargs.get("row_group_size")
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size >= 1):
+        raise PersistSettingError(
+            f"writer argument row_group_size={size!r} is refused: give {_ACCEPTED['row_group_size']}"
+        )
     table = pa.table({"x": [1]})
     try:
         pq.write_table(table, io.BytesIO(), **kwargs)
@@ -183,7 +188,7 @@ def _try_writer_values(kwargs: dict) -> None:
     except Exception as whole:  # find the argument at fault, to name it
         error: Exception = whole
     for key, value in kwargs.items():
-        extra = {"compression": "zstd"} if key == "compression_level" and "compression" not in kwargs else {}
+        extra = {"compression": kwargs.get("compression", "zstd")} if key == "compression_level" else {}
         try:
             pq.write_table(table, io.BytesIO(), **{key: value, **extra})
         except Exception as e:
