@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import __all__ as _error_names
+
 __version__ = "0.1.0"
 
 _lazy = {
@@ -23,35 +25,7 @@ _lazy = {
     "persist_path": "intake_persistplus.config",
     "deactivate": "intake_persistplus.activate",
 }
-_lazy.update(
-    dict.fromkeys(
-        [
-            "AlreadyPersistedError",
-            "AmbiguousNameError",
-            "CLIError",
-            "CorruptIndexError",
-            "ExportLocationError",
-            "IndexFormatError",
-            "IndexLockTimeout",
-            "InvalidPersistModeError",
-            "InvalidRecordError",
-            "InvalidTimeError",
-            "InvalidTTLError",
-            "NoPersisterError",
-            "NotPersistedError",
-            "PersistError",
-            "PersistIndexError",
-            "PersistPathError",
-            "PersistSettingError",
-            "PersistWarning",
-            "UnknownNameError",
-            "UnrecordableArgumentError",
-            "UnsupportedObjectError",
-            "VersionGoneError",
-        ],
-        "intake_persistplus.errors",
-    )
-)
+_lazy.update(dict.fromkeys(_error_names, "intake_persistplus.errors"))
 
 __all__ = sorted(_lazy) + ["__version__"]
 

@@ -88,37 +88,44 @@ def validate_mode(value: Any, where: str = "") -> str:
     )
 
 
+def _as_seconds(value: Any) -> Any:
+    """Seconds from a number, a ``timedelta`` or a duration string; None when the
+    value is not one of those, or is negative, NaN or infinite."""
+    if isinstance(value, _dt.timedelta):
+        value = value.total_seconds()
+    elif isinstance(value, str):
+        try:
+            value = parse_duration(value)
+        except PersistSettingError:
+            return None
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+    return value if ok else None
+
+
 def validate_ttl(ttl: Any) -> float | int | None:
     """Check a time-to-live: ``None`` (never expires), a finite number of seconds
-    >= 0, or a duration such as ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"``.
+    >= 0, a ``timedelta``, or a duration such as ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"``.
 
     ``0`` means "always expired". Booleans, other strings, NaN, infinities and
     negative numbers are refused with an :class:`InvalidTTLError` naming the value.
     """
     if ttl is None:
         return None
-    if isinstance(ttl, _dt.timedelta):
-        ttl = ttl.total_seconds()
-    if isinstance(ttl, str):
-        try:
-            seconds = parse_duration(ttl)
-        except PersistSettingError:
-            seconds = None
-        if seconds is not None and math.isfinite(seconds):
-            return int(seconds) if seconds.is_integer() else seconds
-    ok = (
-        isinstance(ttl, numbers.Real)
-        and not isinstance(ttl, bool)
-        and math.isfinite(ttl)
-        and ttl >= 0
-    )
-    if not ok:
+    seconds = _as_seconds(ttl)
+    if seconds is None:
         raise InvalidTTLError(
             f"ttl={ttl!r} is not valid: give None (never expires), a finite number of "
             "seconds >= 0 (0 means always expired) or a duration such as '90s', '15m', "
             "'2h', '7d'"
         )
-    return int(ttl) if isinstance(ttl, numbers.Integral) else float(ttl)
+    if isinstance(ttl, numbers.Real):  # a number keeps its type: 5 stays 5, 5.0 stays 5.0
+        return int(seconds) if isinstance(ttl, numbers.Integral) else float(seconds)
+    return int(seconds) if float(seconds).is_integer() else float(seconds)
 
 
 def _mode_from_metadata(metadata: Any, where: str) -> str | None:
@@ -235,25 +242,13 @@ def prune_grace() -> float:
 
 def validate_seconds(delta: Any, name: str) -> float:
     """Seconds >= 0 from a number, a ``datetime.timedelta`` or a duration such as ``"7d"``."""
-    seconds: Any = delta
-    if isinstance(delta, _dt.timedelta):
-        seconds = delta.total_seconds()
-    elif isinstance(delta, str):
-        try:
-            seconds = parse_duration(delta)
-        except PersistSettingError:
-            seconds = None
-    if (
-        isinstance(seconds, (int, float))
-        and not isinstance(seconds, bool)
-        and math.isfinite(seconds)
-        and seconds >= 0
-    ):
-        return float(seconds)
-    raise PersistSettingError(
-        f"{name}={delta!r}: give seconds >= 0, a datetime.timedelta or a duration "
-        "such as '90s', '15m', '2h', '7d'"
-    )
+    seconds = _as_seconds(delta)
+    if seconds is None:
+        raise PersistSettingError(
+            f"{name}={delta!r}: give seconds >= 0, a datetime.timedelta or a duration "
+            "such as '90s', '15m', '2h', '7d'"
+        )
+    return float(seconds)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
