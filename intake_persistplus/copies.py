@@ -8,12 +8,13 @@ the entry's.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .layout import CATALOG_DIR, Location
 from .originals import registered_class
 from .record import Record
-from .walk import map_strings
+from .walk import DROP, map_strings, walk
 
 
 def driver_class(record: Record) -> Any:
@@ -78,13 +79,11 @@ def check_inside(args: dict, loc: Location, token: str) -> None:
         naming the entry, its folder and the value.
     """
     folder = loc.url_of(token)
-    real_folder = None
-    if loc.local:
-        import os
+    real_folder = os.path.realpath(loc.path_of(token)) if loc.local else None
 
-        real_folder = os.path.realpath(loc.path_of(token))
-
-    def check(value: str) -> None:
+    def check(value: object) -> None:
+        if not isinstance(value, str):
+            return
         rest = value[len(folder):] if value.startswith(folder) else None
         inside = (
             rest is not None
@@ -93,8 +92,6 @@ def check_inside(args: dict, loc: Location, token: str) -> None:
             and "::" not in value
         )
         if inside and real_folder is not None:
-            import os
-
             local = loc.path_of(token) + rest
             real = os.path.realpath(local)
             inside = real == real_folder or real.startswith(real_folder + os.sep)
@@ -103,18 +100,17 @@ def check_inside(args: dict, loc: Location, token: str) -> None:
                 f"persisted entry {token} points outside its folder {folder!r}: {value!r}"
             )
 
-    def visit(value: object, under_path_key: bool) -> None:
-        if isinstance(value, str):
-            if under_path_key or _looks_like_a_location(value):
-                check(value)
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                visit(v, under_path_key or k in PATH_KEYS)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                visit(v, under_path_key)
+    def path_key(key: object, value: object) -> object:
+        if key in PATH_KEYS:
+            walk(value, check)  # every string below a path-like key
+            return DROP
+        return value
 
-    visit(args, False)
+    def check_location(value: object) -> None:
+        if isinstance(value, str) and _looks_like_a_location(value):
+            check(value)
+
+    walk(args, check_location, item=path_key)
 
 
 def open_copy(record: Record, loc: Location) -> Any:
@@ -129,7 +125,7 @@ def open_copy(record: Record, loc: Location) -> Any:
     root = loc.url.rstrip("/")
     args = map_strings(dict(record.args), lambda s: s.replace(CATALOG_DIR, root))
     args.pop("storage_options", None)  # never the index's word: the store's own
-    check_inside(args, loc, record.token)  # never the index's word: the store's own
+    check_inside(args, loc, record.token)
     if loc.storage_options:
         args["storage_options"] = loc.storage_options
     args["metadata"] = record.metadata()

@@ -203,7 +203,6 @@ class Location:
         with locks.lease(self.fs, self.path_of(*parts), what, ttl=ttl, timeout=timeout):
             yield
 
-
     @contextlib.contextmanager
     def refresh_lock(self, token: str) -> Iterator[None]:
         """Held while one process refreshes one source, so that others wait for it."""
@@ -217,9 +216,9 @@ class LocalLocation(Location):
     """A store root on a local (or mounted) file system.
 
     No symbolic link inside the store is ever followed, for reading, writing
-    or deleting: each path is checked to resolve to itself below the root
-    (the root itself may be a link, to a bigger disk say), and files are
-    opened with ``O_NOFOLLOW``.
+    or deleting: no part of a path below the root may be a link (the root
+    itself may be one, to a bigger disk say), and files are opened with
+    ``O_NOFOLLOW``.
     """
 
     local = True

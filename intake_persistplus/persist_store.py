@@ -70,9 +70,7 @@ class PersistStore(StoreVersions):
     @property
     def path(self) -> str:
         """The root of the store now in use (a local path or a URL)."""
-        if self._path is not None:
-            return config.normalize_path(self._path)
-        return config.persist_path()
+        return self._path if self._path is not None else config.persist_path()
 
     @property
     def storage_options(self) -> dict:

@@ -16,6 +16,7 @@ from typing import Any
 from . import config
 from .errors import CorruptIndexError, PersistSettingError, PersistWarning
 from .persist_store import store
+from .secrets import scrub_text
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +166,6 @@ def tag(served: Any, original: Any) -> Any:
 
 # -- warnings ------------------------------------------------------------------------
 def describe_error(e: BaseException) -> str:
-    from .secrets import scrub_text
-
     text = scrub_text(" ".join(str(e).split()))
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 

@@ -10,7 +10,10 @@ of intake-xarray's adapter sources) through the patch table in
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
+
+from .errors import CorruptIndexError, NotPersistedError, PersistWarning
 
 # Everything else is imported inside the functions: this module is imported by
 # activation, on every ``import intake``, and must not pull in the store.
@@ -64,7 +67,6 @@ def get_persisted(self, at: Any = None) -> Any:
     KeyError
         (``NotPersistedError``) when nothing is persisted for it (at that time).
     """
-    from .errors import NotPersistedError
     from .originals import is_persisted_source, tokenize
     from .persist_store import store
 
@@ -106,9 +108,6 @@ def is_persisted(self) -> bool:
 
 def has_been_persisted(self) -> bool:
     """True for an original source that has a copy in the persist store."""
-    import warnings
-
-    from .errors import CorruptIndexError, PersistWarning
     from .originals import is_persisted_source
     from .persist_store import store
 

@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from ..config import parse_duration, positive_int
-from ..errors import CLIError
+from ..errors import CLIError, PersistSettingError
 from . import commands as c
 from .format import PROG
 
@@ -22,7 +22,6 @@ __all__ = ["PROG", "build_parser", "main"]
 
 def _argument(validator):
     """An argparse type from a :mod:`config` validator."""
-    from ..errors import PersistSettingError
 
     def convert(text: str):
         try:
