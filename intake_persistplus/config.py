@@ -240,6 +240,27 @@ def prune_grace() -> float:
     return seconds
 
 
+#: seconds a store operation waits for a lock another process holds
+DEFAULT_LOCK_TIMEOUT = 120.0
+
+
+def lock_timeout() -> float:
+    """``intake.conf["persist_lock_timeout"]`` (``INTAKE_PERSIST_LOCK_TIMEOUT``): seconds
+    to wait for a lock held by another process before giving up with an error."""
+    value = _conf().get("persist_lock_timeout")
+    if value is None:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise PersistSettingError(
+            f'intake.conf["persist_lock_timeout"]={value!r}: give seconds > 0'
+        )
+    return seconds
+
+
 def validate_seconds(delta: Any, name: str) -> float:
     """Seconds >= 0 from a number, a ``datetime.timedelta`` or a duration such as ``"7d"``."""
     seconds = _as_seconds(delta)

@@ -101,11 +101,17 @@ class IndexLockTimeout(PersistIndexError, TimeoutError):
     """A lock of the store (index or refresh) could not be taken in time."""
 
 
+class PersistConflictError(PersistIndexError):
+    """A persist whose source was removed (or whose store was cleared) while it
+    was being written: nothing was published; persist again."""
+
+
 class CLIError(PersistError):
     """A problem with a command line, reported in one line."""
 
 
 __all__ = [
+    "PersistConflictError",
     "AmbiguousNameError",
     "CLIError",
     "AlreadyPersistedError",

@@ -16,6 +16,7 @@ import socket
 import time
 
 from .layout import INCOMPLETE, RECORD, Location, is_token, is_version_id, version_time
+from .record import Record
 
 #: an unfinished version whose writer cannot be checked is removed after this long
 STALE_WRITE_SECONDS = 6 * 3600
@@ -50,8 +51,10 @@ def abandoned(loc: Location, token: str, version: str) -> bool:
     return time.time() - version_time(version) > STALE_WRITE_SECONDS
 
 
-def collect_token(loc: Location, token: str, current_version: str | None) -> list[str]:
-    """Remove the abandoned versions of one source; return ``token/version`` of each."""
+def collect_token(loc: Location, token: str, current: Record | None) -> list[str]:
+    """Remove the abandoned versions of one source (never the one ``current``, its
+    index entry, serves); return ``token/version`` of each."""
+    served = set() if current is None else {current.version, (current.folder or ("", ""))[1]}
     # one listing of the source's folder tells which versions lack their record
     complete, seen = set(), set()
     prefix = loc.path_of(token) + "/"
@@ -65,7 +68,7 @@ def collect_token(loc: Location, token: str, current_version: str | None) -> lis
             complete.add(name)
     gone = []
     for name in sorted(seen - complete):
-        if name == current_version:
+        if name in served:
             continue
         if abandoned(loc, token, name):
             loc.rm(token, name)

@@ -2,12 +2,17 @@
 
 A store is a folder, local or at any fsspec URL::
 
-    <root>/cat.yaml                        the index (an intake catalog), see index/
-    <root>/.cat.yaml.lock                  the index's lock
+    <root>/cat.yaml                        the view: an intake catalog of every entry
+    <root>/.cat.yaml.stamp                 what the view looked like when written
+    <root>/.cat.yaml.lock                  the view's lock (compaction)
+    <root>/<token>/head                    the source's entry: the truth, see index/
+    <root>/.journal/<token>.<gen>.<kind>   heads changed since the view was written
+    <root>/.locks/<token>                  the lock of one source's head
+    <root>/.names/<name hash>/<token>      the tokens persisted under one entry name
     <root>/<token>/<version>/data          one version's data
     <root>/<token>/<version>/record.yaml   that version's record, written last
     <root>/<token>/<version>/.incomplete   present only while the version is written
-    <root>/<token>/.refresh.lock           held while the source is refreshed
+    <root>/.locks/<token>.refresh.lock     held while the source is refreshed
 
 ``<token>`` is ``dask.base.tokenize`` of the original source; ``<version>``
 is made by :func:`new_version_id`. Inside the index, paths into the store
@@ -38,9 +43,14 @@ from .errors import PersistPathError
 
 INDEX = "cat.yaml"
 INDEX_LOCK = ".cat.yaml.lock"
+STAMP = ".cat.yaml.stamp"
+HEAD = "head"
+JOURNAL = ".journal"
+LOCKS = ".locks"
+NAMES = ".names"
 RECORD = "record.yaml"
 INCOMPLETE = ".incomplete"
-REFRESH_LOCK = ".refresh.lock"
+REFRESH_LOCK = ".refresh.lock"  # after the token, in LOCKS
 DATA = "data"
 #: Placeholder that intake expands to the directory of the catalog file.
 CATALOG_DIR = "{{ CATALOG_DIR }}"
@@ -140,16 +150,27 @@ class Location:
             import hashlib
 
             tag = hashlib.sha256(self.fs.cat_file(path)).hexdigest()
-        return (str(tag), int(info.get("size") or 0), 0)
+        return (str(tag), int(info.get("size") or 0))
 
     def listdir(self, *parts: str) -> list[str]:
         """Names of the folders in ``parts`` (an empty list when it is missing)."""
         path = self.path_of(*parts)
+        self.fs.invalidate_cache(path)
         try:
             entries = self.fs.ls(path, detail=True)
         except (FileNotFoundError, NotADirectoryError):
             return []
         return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"]
+
+    def listfiles(self, *parts: str) -> list[str]:
+        """Names of the files in ``parts`` (an empty list when it is missing)."""
+        path = self.path_of(*parts)
+        self.fs.invalidate_cache(path)
+        try:
+            entries = self.fs.ls(path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "file"]
 
     def find(self, *parts: str) -> dict:
         """Every file and folder below ``parts``, by path, in one listing."""
@@ -169,7 +190,14 @@ class Location:
         self.fs.makedirs(self.path_of(*parts), exist_ok=True)
 
     def write_text(self, text: str, *parts: str) -> None:
-        self.fs.pipe_file(self.path_of(*parts), text.encode("utf-8"))
+        self.write_bytes(text.encode("utf-8"), *parts)
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        self.fs.pipe_file(self.path_of(*parts), data)
+
+    def create(self, data: bytes, *parts: str) -> None:
+        """Write a new file; ``FileExistsError`` when there is one (S3: ``If-None-Match``)."""
+        locks.create_exclusive(self.fs, self.path_of(*parts), data)
 
     def replace(self, data: bytes, *parts: str) -> None:
         """Replace the file at ``parts`` whole: readers see the old or the new one."""
@@ -198,7 +226,7 @@ class Location:
 
     @contextlib.contextmanager
     def lock(self, what: str, *parts: str, ttl: float = locks.LEASE_SECONDS,
-             timeout: float = locks.WAIT_SECONDS) -> Iterator[None]:
+             timeout: float | None = locks.WAIT_SECONDS) -> Iterator[None]:
         """Exclusive: a lease on the object at ``parts`` (see :func:`locks.lease`)."""
         with locks.lease(self.fs, self.path_of(*parts), what, ttl=ttl, timeout=timeout):
             yield
@@ -206,8 +234,8 @@ class Location:
     @contextlib.contextmanager
     def refresh_lock(self, token: str) -> Iterator[None]:
         """Held while one process refreshes one source, so that others wait for it."""
-        self.makedirs(token)
-        with self.lock(f"the refresh of {token}", token, REFRESH_LOCK,
+        self.makedirs(LOCKS) if self.local else None
+        with self.lock(f"the refresh of {token}", LOCKS, f"{token}{REFRESH_LOCK}",
                        ttl=REFRESH_LEASE, timeout=REFRESH_LEASE):
             yield
 
@@ -291,13 +319,16 @@ class LocalLocation(Location):
         except NotADirectoryError:
             self.check_root()
             return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def listdir(self, *parts: str) -> list[str]:
         if not parts:
             self.check_root()
-        self.checked(*parts)
-        return super().listdir(*parts)
+        try:
+            with os.scandir(self.checked(*parts)) as it:
+                return [e.name for e in it if e.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def find(self, *parts: str) -> dict:
         self.checked(*parts)
@@ -311,10 +342,24 @@ class LocalLocation(Location):
         self.checked(*parts)
         super().makedirs(*parts)
 
-    def write_text(self, text: str, *parts: str) -> None:
+    def write_bytes(self, data: bytes, *parts: str) -> None:
         fd = os.open(self.checked(*parts), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(fd, "wb") as f:
+            f.write(data)
+
+    def create(self, data: bytes, *parts: str) -> None:
+        if len(parts) > 1:
+            self.makedirs(*parts[:-1])
+        fd = os.open(self.checked(*parts), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        with open(fd, "wb") as f:
+            f.write(data)
+
+    def listfiles(self, *parts: str) -> list[str]:
+        try:
+            with os.scandir(self.checked(*parts)) as it:
+                return [e.name for e in it if e.is_file(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def append(self, data: bytes, *parts: str) -> None:
         path = self.checked(*parts)
@@ -362,9 +407,9 @@ class LocalLocation(Location):
 
     @contextlib.contextmanager
     def lock(self, what: str, *parts: str, ttl: float = locks.LEASE_SECONDS,
-             timeout: float = locks.WAIT_SECONDS) -> Iterator[None]:
+             timeout: float | None = locks.WAIT_SECONDS) -> Iterator[None]:
         """Exclusive: a ``flock`` on the file at ``parts``, released when the holder dies."""
-        with locks.local_lock(self.checked(*parts)):
+        with locks.local_lock(self.checked(*parts), what, timeout):
             yield
 
 

@@ -23,8 +23,16 @@ logger = logging.getLogger(__name__)
 
 #: seconds a remote lock is held at most before others may break it
 LEASE_SECONDS = 60.0
-#: seconds a taker waits for a remote lock
-WAIT_SECONDS = 120.0
+#: seconds a taker waits for a lock, unless ``intake.conf["persist_lock_timeout"]`` says
+WAIT_SECONDS = None
+
+
+def _timeout(timeout: float | None) -> float:
+    if timeout is not None:
+        return timeout
+    from .config import lock_timeout
+
+    return lock_timeout()
 
 
 def create_exclusive(fs, path: str, data: bytes) -> None:
@@ -42,7 +50,7 @@ def create_exclusive(fs, path: str, data: bytes) -> None:
 
 @contextlib.contextmanager
 def lease(
-    fs, lock_path: str, what: str, ttl: float = LEASE_SECONDS, timeout: float = WAIT_SECONDS
+    fs, lock_path: str, what: str, ttl: float = LEASE_SECONDS, timeout: float | None = WAIT_SECONDS
 ) -> Iterator[None]:
     """An exclusive lease on any fsspec file system, built on exclusive create.
 
@@ -55,6 +63,7 @@ def lease(
         naming the holder, when the lease cannot be had within ``timeout`` seconds.
     """
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    timeout = _timeout(timeout)
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
@@ -98,13 +107,44 @@ def lease(
 
 
 @contextlib.contextmanager
-def local_lock(path: str) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created if needed); released when the holder dies."""
+def local_lock(path: str, what: str = "", timeout: float | None = WAIT_SECONDS) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if needed), released when the holder
+    dies. The holder writes who it is into the file; a taker waits at most
+    ``timeout`` seconds (a stopped holder does not block it forever).
+
+    Raises
+    ------
+    IndexLockTimeout
+        naming the holder, when the lock cannot be had in time.
+    """
     import fcntl
 
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            timeout = _timeout(timeout)
+            deadline = time.monotonic() + timeout
+            delay = 0.001
+            while True:
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.1)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+                        raise IndexLockTimeout(
+                            f"could not lock {what or path} within {timeout:g} s: held by {holder}; "
+                            "if that process is stopped or hung, end it (or raise "
+                            "intake.conf['persist_lock_timeout'])"
+                        ) from None
+        with contextlib.suppress(OSError):
+            me = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, me.encode(), 0)
         yield
     finally:
         os.close(fd)

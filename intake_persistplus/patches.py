@@ -15,6 +15,8 @@ target                                      attribute                      repla
                                             ``has_been_persisted``
 ``intake.source.base:DataSourceBase``       ``configure_new``,             back through the entry
                                             ``__call__``, ``get``
+``intake.catalog.local:YAMLFileCatalog``    ``_load``                      a store's ``cat.yaml`` is
+                                                                           brought up to date first
 ``intake.container``                        ``register_container``         registers persisters
 ``intake.container``                        ``persist``                    module with ``store``
 ``intake_xarray.base:IntakeXarray...``      the same source API, plus      applied when
@@ -79,8 +81,11 @@ def intake_patches(persist_module: types.ModuleType) -> list[Patch]:
     from .containers import register_container
 
     base = "intake.source.base:DataSourceBase"
+    yaml_cat = "intake.catalog.local:YAMLFileCatalog"
+    load = Patch(yaml_cat, "_load", None).resolve()._load
     return [
         Patch("intake.catalog.entry:CatalogEntry", "__call__", source_api.entry_call),
+        Patch(yaml_cat, "_load", source_api.make_catalog_load(load)),
         *_source_api(base, "configure_new"),
         Patch("intake.container", "register_container", register_container),
         Patch("intake.container", "persist", persist_module),

@@ -30,12 +30,13 @@ from .errors import (
     CorruptIndexError,
     IndexFormatError,
     NotPersistedError,
+    PersistConflictError,
     PersistPathError,
     PersistWarning,
     UnknownNameError,
 )
 from .index import Index
-from .layout import Location, is_token, location
+from .layout import JOURNAL, RECORD, STAMP, Location, is_token, location
 from .originals import is_persisted_source, original_from_entry, recreate, tokenize
 from .record import Record
 from .versions import StoreVersions, VersionInfo
@@ -95,7 +96,7 @@ class PersistStore(StoreVersions):
             idx = self._indexes.get(key)
             if idx is None:
                 loc = self._loc()
-                idx = self._indexes[key] = Index(loc, rebuild=lambda: versions.newest_records(loc))
+                idx = self._indexes[key] = Index(loc, rebuild=lambda t: versions.newest_record(loc, t))
             return idx
 
     @contextlib.contextmanager
@@ -126,12 +127,7 @@ class PersistStore(StoreVersions):
             loc.makedirs()
             index = self._index()
             index.ensure()
-            try:
-                index.snapshot()  # an index in a newer format is refused before any write
-            except IndexFormatError:
-                raise
-            except CorruptIndexError:
-                pass  # damaged: rebuilt from the version records when it is written
+            index.sync()  # an index in a newer format is refused before any write
         except CorruptIndexError:
             raise
         except Exception as e:  # OSError, or ImportError/ValueError for an unusable URL
@@ -192,20 +188,43 @@ class PersistStore(StoreVersions):
     def lookup(self, x: Any) -> Record | None:
         """The current record of a token, source or entry; None when nothing is persisted.
 
-        For a source, an empty store answers without computing its token, and
-        the index is looked at once.
+        One head is read, whatever the size of the store.
 
         Raises
         ------
-        CorruptIndexError
-            when the index cannot be read (the redirect serves the original then).
+        IndexFormatError
+            when the store was written by a newer intake-persistplus (the
+            redirect serves the original then).
         """
+        return self._index().get(self.get_tok(x))
+
+    def usable(self, record: Record) -> bool:
+        """True if the data ``record`` names is there. If not, its entry is repaired
+        (it names the newest complete version, or it goes) with a warning."""
+        folder = record.folder
+        loc = self._loc()
+        if folder is None or loc.exists(*folder):
+            return True
         index = self._index()
-        if isinstance(x, str):
-            return index.get(self.get_tok(x))
-        if not index.snapshot().slots:
-            return None
-        return index.get(self.get_tok(x), refresh=False)
+        try:
+            with index.locked(record.token):
+                now = index.get(record.token)
+                if now is not None and now.folder == folder:
+                    newest = versions.newest_record(loc, record.token)
+                    if newest is not None and newest.folder != folder:
+                        index.put(newest.with_settings(now))
+                    else:
+                        index.delete(record.token)
+        except OSError as e:  # a store we cannot write: it stays as it is
+            logger.info("cannot repair the entry of %s: %s", record.token, e)
+        warnings.warn(
+            f"the data of the persisted copy {record.label} ({record.token}) is missing from "
+            f"{loc.url_of(*folder)}; serving the original. Its index entry was repaired "
+            "(`intake-persist gc` checks the rest of the store)",
+            PersistWarning,
+            stacklevel=4,
+        )
+        return False
 
     def record(self, x: Any) -> Record:
         """The current :class:`~intake_persistplus.record.Record` of a token, source or entry.
@@ -302,8 +321,15 @@ class PersistStore(StoreVersions):
             record = write_version(loc, source, token, persister, ttl, keep, kwargs)
         # the version is complete from here on: a failure to publish leaves it on disk
         # (listed by versions(), used by an index rebuild), never half-deleted
+        def still_there() -> None:
+            if not loc.exists(token, record.version, RECORD):
+                raise PersistConflictError(
+                    f"{record.label} ({token}) was removed, or the store at {self.path} "
+                    "cleared, while this persist was writing; nothing was published: persist again"
+                )
+
         with self._writing(f"publish version {record.version} of {token} in the index"):
-            self._index().put(record)
+            self._index().put(record, check=still_there)
         logger.info("persisted %s as %s/%s", record.original_name, token, record.version)
         if keep or config.persist_keep():
             self.prune(token, grace=config.prune_grace())
@@ -355,21 +381,37 @@ class PersistStore(StoreVersions):
         Returns False when nothing was persisted under it.
         """
         token = self.get_tok(source_or_token)
+        loc = self._loc()
         with self._writing(f"remove {token}"):
-            removed = self._index().delete(token)
-            if delfiles:
-                self._loc().rm(token)
-        return removed
+            # the files go while the entry's lock is held: a persist of the same
+            # source publishes either before (and is removed) or after (and finds
+            # its version gone, and says so); no entry is left naming deleted files
+            return self._index().delete(token, then=(lambda: loc.rm(token)) if delfiles else None)
 
     def clear(self) -> None:
         """Remove every persisted source and the data folders of the store."""
         loc = self._loc()
         if not loc.exists():
             return
+        index = self._index()
         with self._writing("clear the store"):
-            self._index().clear()
-            for name in gc.token_folders(loc):
-                loc.rm(name)
+            for name in sorted(set(gc.token_folders(loc)) | set(index.tokens())):
+                index.delete(name, then=lambda name=name: loc.rm(name))
+            index.compact()
+
+    def compact(self, only_store: bool = False) -> None:
+        """Bring ``cat.yaml`` up to date with every entry now.
+
+        ``list``, iteration, ``gc`` and ``intake.open_catalog`` of the file do
+        this themselves; a persist or remove only records what changed.
+        ``only_store`` does nothing where there is no store (a plain catalog
+        that happens to be called ``cat.yaml``).
+        """
+        loc = self._loc()
+        if only_store and not (loc.exists(STAMP) or loc.exists(JOURNAL)):
+            return
+        with self._writing("rewrite the index"):
+            self._index().compact()
 
     # -- leftovers of interrupted writes ---------------------------------------------
     def _collect(self, loc: Location, token: str) -> list[str]:
@@ -379,7 +421,8 @@ class PersistStore(StoreVersions):
             warnings.warn(f"{e}; unfinished versions of {token} are left alone",
                           PersistWarning, stacklevel=3)
             return []  # unsure which version is served: nothing is removed
-        return gc.collect_token(loc, token, current.version if current else None)
+        with self._index().locked(token):
+            return gc.collect_token(loc, token, current)
 
     def gc(self) -> list[str]:
         """Delete what interrupted persists left behind; return what was removed.
@@ -393,6 +436,8 @@ class PersistStore(StoreVersions):
         gone = []
         for token in gc.token_folders(loc):
             gone += self._collect(loc, token)
+        with self._writing("rewrite the index"):
+            self._index().compact(full=True)  # and the view is rebuilt from every head
         return gone
 
     def __repr__(self) -> str:

@@ -114,6 +114,27 @@ class Record:
             name += "(" + ", ".join(f"{k}={v!r}" for k, v in self.parameters.items()) + ")"
         return name
 
+    @property
+    def folder(self) -> tuple[str, str] | None:
+        """``(token, version folder)`` of the data the entry's ``urlpath`` names in
+        the store (None for data elsewhere, as intake 0.7 stored it)."""
+        path = self.args.get("urlpath")
+        if isinstance(path, list) and path:
+            path = path[0]
+        prefix = "{{ CATALOG_DIR }}/"
+        if not isinstance(path, str) or not path.startswith(prefix):
+            return None
+        parts = path[len(prefix):].split("/")
+        if len(parts) < 2 or parts[0] != self.token or parts[1] in ("", ".", ".."):
+            return None
+        return (parts[0], parts[1])
+
+    def with_settings(self, other: Record) -> Record:
+        """This version, with the settings (ttl, keep) an entry ``other`` has now."""
+        from dataclasses import replace
+
+        return replace(self, ttl=other.ttl, keep=other.keep)
+
     def metadata(self) -> dict:
         """The persisted source's ``metadata``: everything needed to remake the original."""
         return {

@@ -268,7 +268,9 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
         return original
     spec = config.declared_persist(entry)
     try:
-        record = store.lookup(original)  # an empty store needs no token
+        record = store.lookup(original)
+        if record is not None and not store.usable(record):
+            return original
     except CorruptIndexError as e:
         warnings.warn(f"{e}; serving original sources", PersistWarning, stacklevel=4)
         return original

@@ -180,3 +180,31 @@ def make_configure_new(original: Any) -> Any:
 
     configure_new.__wrapped__ = original
     return configure_new
+
+
+def make_catalog_load(original: Any) -> Any:
+    """``YAMLFileCatalog._load`` that first brings a persist store's ``cat.yaml`` up to
+    date (entries committed since its last compaction), so that opening it with
+    ``intake.open_catalog`` shows every persisted source."""
+
+    def _load(self, reload: bool = False) -> Any:
+        path = getattr(self, "path", None)
+        if (
+            isinstance(path, str)
+            and (path == "cat.yaml" or path.endswith("/cat.yaml"))
+            and self.access is not False
+            and (self.autoreload or reload)
+        ):
+            from .persist_store import PersistStore
+
+            try:
+                PersistStore(path[: -len("cat.yaml")].rstrip("/") or ".",
+                             self.storage_options or None).compact(only_store=True)
+            except Exception as e:  # the catalog is read as it is
+                import logging
+
+                logging.getLogger(__name__).info("could not bring %s up to date: %s", path, e)
+        return original(self, reload=reload)
+
+    _load.__wrapped__ = original
+    return _load

@@ -74,25 +74,25 @@ def list_versions(loc: Location, token: str, current: Record | None) -> list[Ver
     out = []
     for name, rec in sorted(found.items(), key=lambda kv: (kv[1].timestamp, kv[0])):
         size = loc.du(token, name) if loc.exists(token, name) else 0
-        is_current = current is not None and current.version == name
+        # the version the entry serves: by its id, and by the folder its path names
+        # (a hand edit may make them differ; neither is ever pruned)
+        is_current = current is not None and (
+            current.version == name or (current.folder or (None, None))[1] == name
+        )
         out.append(VersionInfo(token, name, rec.timestamp, size, is_current, rec))
     return out
 
 
-def newest_records(loc: Location) -> list[Record]:
-    """The newest complete version of every source, from the ``record.yaml`` files
-    (what a damaged index is rebuilt from)."""
-    records = []
-    for token in loc.listdir():
-        if not is_token(token):
-            continue
-        found = [
-            r for name in loc.listdir(token) if not name.startswith(".")
-            and (r := read_version(loc, token, name)) is not None and r.version == name
-        ]
-        if found:
-            records.append(max(found, key=lambda r: (r.timestamp, r.version)))
-    return records
+def newest_record(loc: Location, token: str) -> Record | None:
+    """The newest complete version of one source, from its ``record.yaml`` files
+    (what a damaged or dangling index entry is rebuilt from)."""
+    if not is_token(token):
+        return None
+    found = [
+        r for name in loc.listdir(token) if not name.startswith(".")
+        and (r := read_version(loc, token, name)) is not None and r.version == name
+    ]
+    return max(found, key=lambda r: (r.timestamp, r.version)) if found else None
 
 
 def _utc(timestamp: float) -> str:
@@ -163,7 +163,7 @@ def prune(
 class StoreVersions:
     """The versions part of :class:`~intake_persistplus.persist_store.PersistStore`:
     listing, finding by time or id, retention and disk use. It uses the store's
-    ``get_tok``, ``lookup``, ``open``, ``_loc`` and ``_writing``."""
+    ``get_tok``, ``lookup``, ``open``, ``_loc``, ``_index`` and ``_writing``."""
 
     def versions(self, source_or_token: Any) -> list[VersionInfo]:
         """Every stored version of a source, oldest first (newest last)."""
@@ -215,10 +215,11 @@ class StoreVersions:
         tokens = [self.get_tok(source_or_token)] if source_or_token is not None else list(self)
         loc, removed = self._loc(), []
         for token in tokens:
-            current = self.lookup(token)
-            n = keep or (current.keep if current else None) or config.persist_keep()
-            with self._writing(f"prune the versions of {token}"):
-                removed += prune(loc, token, current, n, age, grace, dry_run)
+            with self._index().locked(token):  # no commit of that source meanwhile
+                current = self.lookup(token)
+                n = keep or (current.keep if current else None) or config.persist_keep()
+                with self._writing(f"prune the versions of {token}"):
+                    removed += prune(loc, token, current, n, age, grace, dry_run)
         return removed
 
     def du(self, source_or_token: Any = None) -> dict:

@@ -1,323 +1,509 @@
-"""The store's index, ``cat.yaml``: lookups and updates (see :mod:`.text` for its layout).
+"""The store's index: one *head* per source as the truth, ``cat.yaml`` as a
+compacted view of all of them.
 
-Costs do not grow with the number of entries where it matters:
+The commit protocol (see ``docs/guarantees.rst``):
 
-* The parsed state is kept per process and refreshed only when the file
-  changed (its signature: inode, size, mtime locally; ETag on object stores);
-  a file that only grew is read from where the last read stopped.
-* Locally, a new token is *appended* (one ``write`` of a few hundred bytes
-  under an exclusive ``flock``). Replacing or removing an entry rewrites the
-  file from the cached text slices to a temporary file that is renamed over
-  ``cat.yaml``, so readers see either the old or the new file, never a mix.
-* On object stores (no append, no rename, no lock) every update replaces the
-  whole object, under a lease taken with an exclusive create
-  (``If-None-Match: *`` on S3).
+* **One head per source**, ``<root>/<token>/head``: the source's index entry,
+  a generation number and a SHA-256 of the entry. A writer changes a head only
+  while holding that source's lock (``<root>/.locks/<token>``: a ``flock``
+  locally, a lease on object stores), and replaces it whole (rename locally, one
+  PUT on object stores). Writers of different sources share no file, so no
+  writer can drop another's entry, and the cost of a commit does not depend on
+  the number of entries.
+* **A journal** of what changed since the view was written: before a head is
+  changed, an empty marker ``<root>/.journal/<token>.<generation>.<put|del>``
+  is created. The compaction folds the marked heads into ``cat.yaml`` and then
+  removes the markers it has folded in; a marker whose head is not written yet
+  stays for the next one.
+* **The view**, ``cat.yaml``: an intake catalog of every head, one entry a
+  line, rewritten whole (and atomically) by a compaction, which runs under the
+  view's lock when something reads the whole store (``list``, iteration, ``gc``,
+  ``intake.open_catalog`` of it) or on demand. A *stamp* (``.cat.yaml.stamp``)
+  holds what the file looked like when the store wrote it; a view that no longer
+  matches was edited by hand, and its edits are folded into the heads by the
+  next process that looks (entries whose source changed since are left to the
+  head, with a warning).
+* **Names**: ``<root>/.names/<hash of the entry name>/<token>`` lists the
+  tokens persisted under a name, so a lookup by name reads only those heads.
+
+A store of up to :data:`SMALL_VIEW` entries compacts after every commit, so
+its ``cat.yaml`` is always current (rewriting it costs a millisecond or two);
+a bigger one leaves that to the operations above.
+
+A catalog access reads one head (and stats the view and its stamp): its cost
+does not depend on the size of the store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import threading
+import time
 import warnings
-from collections.abc import Callable
-
-import yaml
+from collections.abc import Callable, Iterator
 
 from ..errors import CorruptIndexError, IndexFormatError, InvalidRecordError, PersistWarning
-from ..layout import INDEX, INDEX_LOCK, Location, is_token
+from ..layout import (
+    HEAD,
+    INDEX,
+    INDEX_LOCK,
+    JOURNAL,
+    LOCKS,
+    NAMES,
+    STAMP,
+    Location,
+    is_token,
+)
 from ..record import Record
 from .text import (
-    HEADER,
-    TAIL,
-    Slot,
-    Snapshot,
     check_header,
-    dump_block,
-    load,
+    decode_entry,
+    encode_entry,
+    head_text,
     parse_whole,
-    split,
+    read_head,
+    read_view,
+    view_text,
 )
 
 logger = logging.getLogger(__name__)
 
+#: entries up to which every commit also rewrites the view (a few hundred KiB)
+SMALL_VIEW = 1000
+
+#: errors that say the store cannot be written (a read-only team store, say)
+_READ_ONLY = (PermissionError, OSError)
+
+
+def name_key(name: str) -> str:
+    """The folder below ``.names`` for an entry name."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+class Head:
+    """One head as read: its generation, its entry line and its record."""
+
+    __slots__ = ("data", "generation", "line", "record")
+
+    def __init__(self, data: bytes, generation: int, line: str, record: Record):
+        self.data, self.generation, self.line, self.record = data, generation, line, record
+
 
 class Index:
-    """Read and update one store's ``cat.yaml``; see the module docstring."""
+    """Read and update one store's heads and its view; see the module docstring.
 
-    def __init__(self, loc: Location, rebuild: Callable[[], list[Record]] | None = None):
+    ``rebuild(token)`` gives the record of a source's newest complete version
+    (from its ``record.yaml`` files): what a damaged head is rebuilt from.
+    """
+
+    def __init__(self, loc: Location, rebuild: Callable[[str], Record | None] | None = None):
         self.loc = loc
         self.rebuild = rebuild
-        self._snap = Snapshot()
+        self._heads: dict[str, Head] = {}
+        self._stamp: tuple = (None, None)  # (signature of the stamp file, its content)
+        self._view_ok: tuple | None = None  # signature of the view last found unedited
+        self._fallback: dict[str, Record] | None = None  # an edited view we could not fold in
         self._lock = threading.RLock()
+        self._held = threading.local()
 
     @property
     def path(self) -> str:
-        """The index's location, as a user names it (with its protocol)."""
+        """The view's location, as a user names it (with its protocol)."""
         return self.loc.url_of(INDEX)
 
     def lock(self):
-        """The index's write lock: one writer at a time, across processes."""
+        """The view's lock: one compaction at a time, across processes."""
         return self.loc.lock("the persist index", INDEX_LOCK)
 
-    # -- reading ---------------------------------------------------------------
-    def _refresh(self) -> Snapshot:
-        """Bring the cached snapshot up to date with the file (cheap when unchanged)."""
-        sig = self.loc.signature(INDEX)
-        snap = self._snap
-        if sig == snap.sig:
-            return snap
-        if sig is None:
-            self._snap = Snapshot(sig=None)
-            return self._snap
-        old = snap.sig
-        if (
-            old is not None
-            and snap.appendable
-            and sig[0] == old[0]
-            and sig[1] > old[1]
-            and old[1] >= len(snap.tail)
-            and self.loc.read_bytes(INDEX, start=old[1] - len(snap.tail), end=old[1]) == snap.tail
-        ):
-            added = self.loc.read_bytes(INDEX, start=old[1])
-            text = added.decode("utf-8", errors="replace")
-            extra = Snapshot()
-            if split("sources:\n" + text, extra) and extra.indent == snap.indent:
-                snap.slots.update(extra.slots)
-                snap.sig = (sig[0], old[1] + len(added), sig[2])
-                snap.tail = (snap.tail + added)[-TAIL:]
-                snap.appendable = text.endswith("\n")
-                return snap
-        data = self.loc.read_bytes(INDEX)
-        if not data.strip():
-            raise CorruptIndexError(f"the persist index {self.path} is empty (a write was cut short?)")
-        new = Snapshot(sig=(sig[0], len(data), sig[2]), tail=data[-TAIL:])
+    @contextlib.contextmanager
+    def token_lock(self, token: str) -> Iterator[None]:
+        """The lock of one source's head (and of removing its folder); a thread
+        that holds it already takes it again at no cost."""
+        held = self._held.__dict__.setdefault("tokens", set())
+        if token in held:
+            yield
+            return
+        if self.loc.local:
+            self.loc.makedirs(LOCKS)
+        with self.loc.lock(f"the index entry {token}", LOCKS, token):
+            held.add(token)
+            try:
+                yield
+            finally:
+                held.discard(token)
+
+    # -- heads -----------------------------------------------------------------
+    def _read_head(self, token: str, repair: bool = True) -> Head | None:
+        """The head of ``token`` (None when it has none); a damaged one is rebuilt."""
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise CorruptIndexError(f"{self.path} is not UTF-8 text: {e}") from None
-        check_header(text, f"the persist index {self.path}")
-        if not split(text, new):
-            new.slots.clear()
-            parse_whole(text, new, f"the persist index {self.path}")
-        self._snap = new
-        return new
+            data = self.loc.read_bytes(token, HEAD)
+        except (FileNotFoundError, NotADirectoryError):
+            self._heads.pop(token, None)
+            return None
+        cached = self._heads.get(token)
+        if cached is not None and cached.data == data:
+            return cached
+        where = f"the index entry {self.loc.url_of(token, HEAD)}"
+        try:
+            generation, line = read_head(data, where)
+            record = Record.from_entry(token, decode_entry(line))
+        except Exception as e:  # CorruptIndexError, InvalidRecordError, YAML errors
+            if not repair:
+                raise CorruptIndexError(f"{where}: {e}") from None
+            return self._repair(token, e)
+        head = self._heads[token] = Head(data, generation, line, record)
+        return head
 
-    def snapshot(self) -> Snapshot:
+    def _repair(self, token: str, error: BaseException) -> Head | None:
+        """Rebuild a damaged head from the newest complete version of its source."""
+        with self.token_lock(token):
+            try:
+                return self._read_head(token, repair=False)  # repaired meanwhile
+            except CorruptIndexError:
+                pass
+            aside = self.loc.keep_aside(token, HEAD)
+            record = self.rebuild(token) if self.rebuild is not None else None
+            if record is not None:
+                self._write_head(token, record.to_entry(), 0)
+            warnings.warn(
+                f"{error}; "
+                + (f"rebuilt it from version {record.version}" if record else "no complete version "
+                   "of that source is left, so it is dropped")
+                + f" (the damaged file was kept as {aside})",
+                PersistWarning,
+                stacklevel=5,
+            )
+        return self._read_head(token, repair=False) if record is not None else None
+
+    def _write_head(self, token: str, entry: dict, old: int, *, name: str | None = None) -> int:
+        """Write ``token``'s head (under its lock): journal marker first, then the head."""
+        generation = max(old + 1, time.time_ns())
+        line = encode_entry(entry)
+        self.loc.makedirs(JOURNAL) if self.loc.local else None
+        self.loc.write_bytes(b"", JOURNAL, f"{token}.{generation}.put")
+        self.loc.replace(head_text(generation, line), token, HEAD)
+        if name is not None:
+            with contextlib.suppress(FileExistsError):
+                self.loc.create(b"", NAMES, name_key(name), token)
+        return generation
+
+    # -- reading ---------------------------------------------------------------
+    def get(self, token: str, refresh: bool = True) -> Record | None:
+        """The record for ``token``, or None. ``refresh=False`` skips the check for
+        hand edits of the view (done once per lookup already)."""
         with self._lock:
-            return self._refresh()
+            if refresh:
+                self.sync()
+            if self._fallback is not None and token in self._fallback:
+                return self._fallback[token]
+            head = self._read_head(token)
+            return None if head is None else head.record
 
-    def tokens(self) -> list[str]:
-        """Keys of the index that are store tokens (hand-added others are ignored)."""
-        return [t for t in self.snapshot().slots if is_token(t)]
+    def __contains__(self, token: str) -> bool:
+        return self.get(token) is not None
 
     def named(self, name: str) -> list[Record]:
         """The records whose original is named ``name`` (or whose label, name and
-        user parameters, is ``name``). Reads every entry: for names, not tokens."""
-        found = []
-        for token in self.tokens():
-            rec = self.get(token)
-            if rec is not None and name in (rec.original_name, rec.label):
-                found.append(rec)
+        user parameters, is ``name``); reads only the heads filed under that name."""
+        self.sync()
+        base = name.split("(", 1)[0]
+        found, seen = [], set()
+        for key in dict.fromkeys([name_key(name), name_key(base)]):
+            for token in self.loc.listfiles(NAMES, key):
+                if token in seen or not is_token(token):
+                    continue
+                seen.add(token)
+                rec = self.get(token, refresh=False)
+                if rec is not None and name in (rec.original_name, rec.label):
+                    found.append(rec)
+        if self._fallback:
+            found += [r for t, r in self._fallback.items() if t not in seen and name in (r.original_name, r.label)]
         return found
 
-    def __contains__(self, token: str) -> bool:
-        return token in self.snapshot().slots
+    def records(self) -> dict[str, Record]:
+        """Every entry, in the order of the view (brought up to date first)."""
+        lines = self.compact()
+        out = {}
+        for token, line in lines.items():
+            try:
+                out[token] = Record.from_entry(token, decode_entry(line))
+            except Exception as e:
+                logger.warning("ignoring index entry %s in %s: %s", token, self.path, e)
+        if self._fallback:
+            out.update(self._fallback)
+        return out
+
+    def tokens(self) -> list[str]:
+        return list(self.records())
 
     def __len__(self) -> int:
         return len(self.tokens())
 
-    def get(self, token: str, refresh: bool = True) -> Record | None:
-        """The record for ``token``, or None. An unreadable entry is logged and skipped.
+    # -- hand edits of the view -------------------------------------------------------
+    def _read_stamp(self) -> dict | None:
+        sig = self.loc.signature(STAMP)
+        if sig is None:
+            return None
+        if sig != self._stamp[0]:
+            try:
+                stamp = json.loads(self.loc.read_bytes(STAMP))
+            except (FileNotFoundError, ValueError):
+                stamp = None
+            self._stamp = (sig, stamp if isinstance(stamp, dict) else None)
+        return self._stamp[1]
 
-        ``refresh=False`` answers from the snapshot last read (no file system call).
+    def _view_current(self) -> bool | None:
+        """True when the view is as the store wrote it; None when there is none."""
+        sig = self.loc.signature(INDEX)
+        if sig is None:
+            return None if self._read_stamp() is None else False
+        if sig == self._view_ok:
+            return True
+        stamp = self._read_stamp()
+        if stamp is not None and stamp.get("sig") == list(sig):
+            self._view_ok = sig
+            return True
+        return False
+
+    def sync(self) -> None:
+        """Fold hand edits of the view into the heads (cheap when there are none).
+
+        Raises
+        ------
+        IndexFormatError
+            for a view written by a newer intake-persistplus.
+        """
+        if self._view_current() is False and self._fallback is None:
+            with self._lock, self.lock():
+                if self._view_current() is False:
+                    self._fold_view()
+
+    def _fold_view(self) -> None:
+        """Apply a hand-edited (or 0.1.0, or damaged) view to the heads, then rewrite it."""
+        entries: dict = {}
+        damaged = False
+        try:
+            text = self.loc.read_bytes(INDEX).decode("utf-8")
+        except FileNotFoundError:
+            text = None  # removed: rebuilt from the heads
+        except UnicodeDecodeError as e:
+            text, damaged = None, True
+            self._keep_damaged(CorruptIndexError(f"the persist index {self.path} is not UTF-8 text: {e}"))
+        if text is not None:
+            where = f"the persist index {self.path}"
+            check_header(text, where)  # a newer format is never written over
+            try:
+                lines = read_view(text)
+                entries = (
+                    {t: decode_entry(v) for t, v in lines.items()} if lines is not None
+                    else parse_whole(text, where)
+                )
+            except IndexFormatError:
+                raise
+            except CorruptIndexError as e:
+                damaged = True
+                self._keep_damaged(e)
+        pending = {m.split(".", 1)[0] for m in self.loc.listfiles(JOURNAL)}
+        fallback: dict[str, Record] = {}
+        for token, entry in entries.items():
+            if not is_token(token):
+                continue  # keys the store never wrote: not persisted sources
+            try:
+                record = Record.from_entry(token, entry)
+            except InvalidRecordError as e:
+                logger.warning("ignoring index entry in %s: %s", self.path, e)
+                continue
+            head = self._read_head(token)
+            if head is not None and record == head.record:
+                continue
+            if token in pending:
+                warnings.warn(
+                    f"the hand edit of {token} in {self.path} is ignored: that source was "
+                    "persisted again since", PersistWarning, stacklevel=5)
+                continue
+            try:
+                with self.token_lock(token):
+                    now = self._read_head(token)
+                    if now is None or now.generation == (head.generation if head else None):
+                        self._write_head(token, record.to_entry(), now.generation if now else 0,
+                                         name=record.original_name)
+                logger.info("applied the hand edit of %s in %s", token, self.path)
+            except _READ_ONLY as e:
+                logger.info("cannot apply the hand edit of %s (%s): using it in this process", token, e)
+                fallback[token] = record
+        if fallback:
+            self._fallback = fallback
+            return
+        if damaged and self.rebuild is not None:  # sources known only to the damaged view
+            for token in self.loc.listdir():
+                if is_token(token) and self._read_head(token) is None:
+                    with self.token_lock(token):
+                        record = self.rebuild(token)
+                        if record is not None and self._read_head(token) is None:
+                            self._write_head(token, record.to_entry(), 0, name=record.original_name)
+        try:
+            self._compact(full=True)
+        except _READ_ONLY as e:
+            logger.info("cannot rewrite %s (%s)", self.path, e)
+            self._fallback = {}
+
+    def _keep_damaged(self, error: CorruptIndexError) -> None:
+        try:
+            aside = self.loc.keep_aside(INDEX)
+        except OSError:
+            aside = None
+        warnings.warn(
+            f"{error}; rebuilt it from the store's entries"
+            + (f" (the damaged file was kept as {aside})" if aside else ""),
+            PersistWarning,
+            stacklevel=6,
+        )
+
+    # -- compaction ------------------------------------------------------------------
+    def compact(self, full: bool = False) -> dict[str, str]:
+        """Bring the view up to date with the heads; return its entries (token ->
+        encoded entry). ``full`` reads every head instead of the journal's.
+
+        A store that cannot be written gets its view read, and the heads the
+        journal names merged in, in memory.
         """
         with self._lock:
-            snap = self._refresh() if refresh else self._snap
-            slot = snap.slots.get(token)
-            if slot is None:
-                return None
-            if not slot.parsed and not self._parse_slot(token, slot):
-                # the fast split cut this entry wrongly (a hand-written multi-line
-                # string, say): read the whole file the slow, sure way
-                try:
-                    snap = self._parse_whole()
-                except CorruptIndexError as e:  # this entry itself is broken: skip it
-                    logger.warning("index entry %s in %s cannot be read: %s", token, self.path, e)
-                    return None
-                slot = snap.slots.get(token)
-                if slot is None:
-                    return None
-            if slot.record is None and slot.data is not None:
-                try:
-                    slot.record = Record.from_entry(token, slot.data)
-                except InvalidRecordError as e:
-                    logger.warning("ignoring index entry in %s: %s", self.path, e)
-                    slot.data = None
-            return slot.record
-
-    @staticmethod
-    def _parse_slot(token: str, slot: Slot) -> bool:
-        """Parse a slice; False when it is not exactly one mapping entry for ``token``."""
-        slot.parsed = True
-        try:
-            parsed = load(slot.text)
-        except yaml.YAMLError:
-            return False
-        if not (isinstance(parsed, dict) and list(parsed) == [token]):
-            return False
-        slot.data = parsed[token]
-        return True
-
-    def _parse_whole(self) -> Snapshot:
-        """Parse the whole file with ``yaml.safe_load`` and make that the snapshot."""
-        data = self.loc.read_bytes(INDEX)
-        sig = self.loc.signature(INDEX)
-        snap = Snapshot(sig=sig if sig is not None and sig[1] == len(data) else None, tail=data[-TAIL:])
-        parse_whole(data.decode("utf-8", errors="replace"), snap, f"the persist index {self.path}")
-        self._snap = snap
-        return snap
-
-    def _verified(self, snap: Snapshot, tokens: list[str]) -> Snapshot:
-        """``snap``, or the whole-file parse if the slices about to be rewritten are
-        not sound (a slice that is not one entry, or a key that is not a token)."""
-        if snap.indent == 2 and all(is_token(t) for t in snap.slots):
-            if all(
-                self._parse_slot(t, snap.slots[t]) or False
-                for t in tokens
-                if t in snap.slots and not snap.slots[t].parsed
-            ) and all(snap.slots[t].data is not None for t in tokens if t in snap.slots):
-                return snap
-        if any(s.text is not None for s in snap.slots.values()):
+            self.sync()
             try:
-                return self._parse_whole()
-            except CorruptIndexError as e:
-                return self._rebuild_now(e)
-        return snap
+                with self.lock():
+                    return self._compact(full)
+            except _READ_ONLY as e:
+                logger.info("cannot compact %s (%s): reading it as it is", self.path, e)
+                return self._merged()
+
+    def _view_lines(self) -> dict[str, str] | None:
+        try:
+            return read_view(self.loc.read_bytes(INDEX).decode("utf-8"))
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+
+    def _merged(self) -> dict[str, str]:
+        lines = self._view_lines() or {}
+        for token in {m.split(".", 1)[0] for m in self.loc.listfiles(JOURNAL)}:
+            head = self._read_head(token) if is_token(token) else None
+            if head is None:
+                lines.pop(token, None)
+            else:
+                lines[token] = head.line
+        return lines
+
+    def settle(self) -> None:
+        """After a commit: compact a small store's view (see :data:`SMALL_VIEW`)."""
+        stamp = self._read_stamp()
+        if stamp is None or not isinstance(stamp.get("entries"), int) or stamp["entries"] >= SMALL_VIEW:
+            return
+        try:
+            with self._lock, self.lock():
+                self._compact(False, lines_wanted=False)
+        except OSError as e:  # the commit is done; the next compaction folds it in
+            logger.info("could not compact %s: %s", self.path, e)
+
+    def _compact(self, full: bool, lines_wanted: bool = True) -> dict[str, str]:
+        markers = self.loc.listfiles(JOURNAL)
+        current = self._view_current()
+        if not (full or markers or lines_wanted) and current:
+            return {}
+        lines = None if full or not current else self._view_lines()
+        if lines is not None and not markers:
+            return lines
+        by_token: dict[str, list[tuple[int, str, str]]] = {}
+        for m in markers:
+            token, _, rest = m.partition(".")
+            gen, _, kind = rest.partition(".")
+            if gen.isdigit() and kind in ("put", "del"):
+                by_token.setdefault(token, []).append((int(gen), kind, m))
+        if lines is None:  # everything from the heads
+            lines, read = {}, {}
+            for token in sorted(self.loc.listdir()):
+                if is_token(token) and (head := self._read_head(token)) is not None:
+                    lines[token] = head.line
+                    read[token] = head
+            heads = {t: read.get(t) for t in by_token}
+        else:
+            heads = {t: self._read_head(t) for t in by_token if is_token(t)}
+            for token, head in heads.items():
+                if head is None:
+                    lines.pop(token, None)
+                else:
+                    lines[token] = head.line
+        data = view_text(lines).encode("utf-8")
+        self.loc.replace(data, INDEX)
+        sig = self.loc.signature(INDEX)
+        stamp = {"sig": list(sig) if sig else None, "sha256": hashlib.sha256(data).hexdigest(),
+                 "entries": len(lines)}
+        self.loc.replace(json.dumps(stamp).encode(), STAMP)
+        self._view_ok = sig
+        self._fallback = None
+        # markers folded in are removed; one whose head is not written yet stays
+        done = []
+        for token, marks in by_token.items():
+            head = heads.get(token)
+            top = max(marks)
+            for gen, kind, name in marks:
+                if (head is not None and gen <= head.generation) or (
+                    head is None and (gen < top[0] or kind == "del")
+                ):
+                    done.append(name)
+        for name in done:
+            self.loc.rm_file(JOURNAL, name)
+        return lines
 
     # -- writing ---------------------------------------------------------------
-    def _compose(self, snap: Snapshot, replace: dict[str, str | None]) -> dict[str, Slot]:
-        """The slots of the next file: ``snap``'s, with ``replace`` applied
-        (``None`` removes). Canonical slots are carried over as text, unparsed."""
-        slots: dict[str, Slot] = {}
-        for token, slot in snap.slots.items():
-            if token in replace:
-                continue
-            if slot.text is not None and snap.indent == 2:
-                text = slot.text if slot.text.endswith("\n") else slot.text + "\n"
-                slots[token] = Slot(text=text, data=slot.data, record=slot.record, parsed=slot.parsed)
-                continue
-            data = slot.data
-            if not slot.parsed:
-                try:
-                    parsed = load(slot.text)
-                    data = parsed.get(token) if isinstance(parsed, dict) else None
-                except yaml.YAMLError:
-                    data = None
-            if data is None:
-                warnings.warn(
-                    f"index entry {token!r} in {self.path} could not be read and is left out "
-                    "of the rewritten index",
-                    PersistWarning,
-                    stacklevel=4,
-                )
-                continue
-            slots[token] = Slot(text=dump_block(token, data), data=data, record=slot.record, parsed=True)
-        for token, block in replace.items():
-            if block is not None:
-                slots[token] = Slot(text=block)
-        return slots
+    def put(self, record: Record, check: Callable[[], None] | None = None) -> None:
+        """Commit ``record`` as its source's entry; ``check`` runs first, under the
+        source's lock (the version it names still exists, say)."""
+        with self._lock, self.token_lock(record.token):
+            try:
+                old = self._read_head(record.token, repair=False)
+            except CorruptIndexError:
+                old = None
+            if check is not None:
+                check()
+            self._write_head(record.token, record.to_entry(), old.generation if old else 0,
+                             name=record.original_name)
+            if self._fallback:
+                self._fallback.pop(record.token, None)
+        self.settle()
 
-    def _publish(self, slots: dict[str, Slot]) -> None:
-        """Replace the file with ``slots`` (atomically) and make them the snapshot."""
-        if slots:
-            text = "".join([HEADER, "sources:\n", *(slot.text for slot in slots.values())])
-        else:
-            text = HEADER + "sources: {}\n"
-        data = text.encode("utf-8")
-        self.loc.replace(data, INDEX)
-        snap = Snapshot(slots=slots, indent=2, appendable=bool(slots))
-        sig = self.loc.signature(INDEX)
-        if sig is not None and sig[1] == len(data):
-            snap.sig = sig
-            snap.tail = data[-TAIL:]
-        self._snap = snap
+    def delete(self, token: str, then: Callable[[], None] | None = None) -> bool:
+        """Remove ``token``'s entry, then run ``then`` (delete its files, say) under
+        the same lock; False if it had no entry."""
+        with self._lock, self.token_lock(token):
+            try:
+                old = self._read_head(token, repair=False)
+            except CorruptIndexError:
+                old = Head(b"", 0, "", None)  # type: ignore[arg-type]
+            existed = old is not None or bool(self._fallback and token in self._fallback)
+            if old is not None:
+                generation = max(old.generation + 1, time.time_ns())
+                self.loc.makedirs(JOURNAL) if self.loc.local else None
+                self.loc.write_bytes(b"", JOURNAL, f"{token}.{generation}.del")
+                self.loc.rm_file(token, HEAD)
+                if old.record is not None and old.record.original_name is not None:
+                    self.loc.rm_file(NAMES, name_key(old.record.original_name), token)
+                self._heads.pop(token, None)
+            if self._fallback:
+                self._fallback.pop(token, None)
+            if then is not None:
+                then()
+        self.settle()
+        return existed
 
-    def _refresh_for_write(self) -> Snapshot:
-        """The current snapshot; a corrupt index is rebuilt first (under the lock).
-
-        Without a way to rebuild, a corrupt index makes writes fail rather than
-        silently dropping the entries it held.
-        """
-        try:
-            return self._refresh()
-        except CorruptIndexError as e:
-            return self._rebuild_now(e)
-
-    def _rebuild_now(self, e: CorruptIndexError) -> Snapshot:
-        """Replace a damaged index with one rebuilt from the store's version records.
-
-        An index in a newer format is not damaged: it is never written over.
-        """
-        if isinstance(e, IndexFormatError):
-            raise e
-        if self.rebuild is None:
-            raise CorruptIndexError(
-                f"{e}; refusing to write over it (fix or remove {self.path})"
-            ) from None
-        records = self.rebuild()
-        aside = self.loc.keep_aside(INDEX)
-        self._publish({r.token: Slot(text=dump_block(r.token, r.to_entry())) for r in records})
-        warnings.warn(
-            f"{e}; rebuilt it from {len(records)} version record(s) in the store "
-            f"(the damaged file was kept as {aside})",
-            PersistWarning,
-            stacklevel=4,
-        )
-        return self._snap
-
-    def put(self, record: Record) -> None:
-        """Add or replace the entry for ``record.token``."""
-        block = dump_block(record.token, record.to_entry())
-        with self._lock, self.lock():
-            snap = self._refresh_for_write()
-            if (
-                record.token not in snap.slots
-                and snap.appendable
-                and snap.sig is not None
-                and self.loc.local
-            ):
-                data = block.encode("utf-8")
-                self.loc.append(data, INDEX)
-                sig = self.loc.signature(INDEX)
-                snap.slots[record.token] = Slot(text=block, record=record, parsed=True)
-                snap.slots[record.token].data = record.to_entry()
-                if sig is not None and sig[1] == snap.sig[1] + len(data):
-                    snap.sig = sig
-                    snap.tail = (snap.tail + data)[-TAIL:]
-                else:  # someone else wrote too: re-read next time
-                    snap.sig = None
-                return
-            snap = self._verified(snap, [record.token])
-            self._publish(self._compose(snap, {record.token: block}))
-
-    def delete(self, token: str) -> bool:
-        """Remove ``token``'s entry; False if it was not there."""
-        with self._lock, self.lock():
-            snap = self._refresh_for_write()
-            if token not in snap.slots:
-                return False
-            snap = self._verified(snap, [token])
-            self._publish(self._compose(snap, {token: None}))
-            return True
-
-    def clear(self) -> None:
-        """Write an empty index."""
-        with self._lock, self.lock():
-            self._publish({})
+    def locked(self, token: str) -> Iterator[None]:
+        """Hold ``token``'s lock (to change its versions without racing a commit)."""
+        return self.token_lock(token)
 
     def ensure(self) -> None:
-        """Create an empty index if there is none."""
-        if self.loc.signature(INDEX) is None:
+        """Create an empty view if there is none (a new store)."""
+        if self.loc.signature(INDEX) is None and self.loc.signature(STAMP) is None:
             with self._lock, self.lock():
-                if self.loc.signature(INDEX) is None:
-                    self._publish({})
+                if self.loc.signature(INDEX) is None and self.loc.signature(STAMP) is None:
+                    self._compact(full=True)

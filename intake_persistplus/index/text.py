@@ -1,41 +1,38 @@
-"""The text of the index, ``cat.yaml``: its layout and the fast way to cut it up.
+"""The text of the store's files that describe entries: the view ``cat.yaml``
+and each source's head.
 
-Layout written here (an expert may edit it by hand)::
+``cat.yaml`` as the store writes it (an expert may edit it by hand)::
 
     # intake-persistplus index ...
     metadata:
       version: 1
-      persistplus_index: 1
+      persistplus_index: 2
     sources:
-      <token>:
-        driver: persisted_parquet
-        args: {urlpath: '{{ CATALOG_DIR }}/<token>/<version>/data', ...}
-        metadata: {original_tok: <token>, ...}
+      <token>: {"driver": "persisted_parquet", "args": {...}, "metadata": {...}}
 
-Reading never goes through a YAML parse of the whole file: :func:`split` cuts
-the ``sources:`` block into one text slice per entry with regular
-expressions, and an entry is parsed only when it is looked up. Anything the
-fast path does not recognise (flow style, entries that are not mappings, keys
-at the top level after ``sources:``, anchors, tags, keys YAML reads as numbers,
-a string or flow collection that may run over a line at the key indent) goes
-to :func:`parse_whole`.
+One entry a line, in flow style: the line is JSON that YAML reads the same
+way (checked when it is written, see :func:`encode_entry`), so a whole view
+is read with ``json.loads`` per line, not with a YAML parser. A view edited by
+hand may be in any YAML: it is parsed whole, once, by :func:`parse_whole`.
+
+A head, ``<root>/<token>/head``, is the truth for one source::
+
+    #persistplus-head 2 <generation> <sha256 of the rest>
+    {"driver": ..., "args": ..., "metadata": ...}
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import hashlib
+import json
 
 import yaml
 
 from ..errors import CorruptIndexError, IndexFormatError
 
-if TYPE_CHECKING:
-    from ..record import Record
-
 #: the version of the index format this package writes and reads
-FORMAT = 1
+FORMAT = 2
 HEADER = (
     "# intake-persistplus persist store index: an intake catalog of persisted sources,\n"
     "# keyed by the token of their original. Open it with intake.open_catalog().\n"
@@ -44,8 +41,6 @@ HEADER = (
     "  version: 1\n"
     f"  persistplus_index: {FORMAT}\n"
 )
-#: bytes of the end of the file kept to recognise an append
-TAIL = 64
 
 try:  # the C implementations are much faster and always safe
     from yaml import CSafeDumper as _Dumper
@@ -70,152 +65,6 @@ def dump_block(token: str, entry: dict) -> str:
         width=1 << 30,
     )
     return "".join("  " + line if line.strip() else line for line in text.splitlines(True))
-
-
-_SOURCES_RE = re.compile(r"^sources:[ \t]*(?:#[^\n]*)?$", re.M)
-_EMPTY_TAIL_RE = re.compile(r"\nsources:[ \t]*(?:\{\s*\}|null|~)?[ \t]*(?:#[^\n]*)?\s*\Z")
-_ANCHOR_RE = re.compile(r"&(?<=[\s\-\[{,:]&)[\w\-]")  # may be aliased from another entry
-_TAG_RE = re.compile(r"!(?<=[\s\-\[{,:]!)[^\s]")  # may stand before a quoted string
-# YAML line breaks besides "\n" ("\r\n" is one): the regexes here see them as "\n"
-_OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
-_AS_NEWLINE = str.maketrans(dict.fromkeys(_OTHER_BREAKS, "\n"))
-# A quoted scalar still open at the end of its line, or a flow collection other
-# than [] or {}: their continuation lines can look like anything, keys included.
-# Each pattern starts with a literal, which the regex engine finds fast; the
-# quote or bracket must follow white space (see _closed for the rest).
-_OPEN_RES = (
-    re.compile(r"'(?<=\s')(?![^'\n]*(?:''[^'\n]*)*'(?!'))"),  # no closing ' on this line
-    re.compile(r'"(?<=\s")(?![^"\\\n]*(?:\\.[^"\\\n]*)*")'),  # no closing " on this line
-    re.compile(r"\[(?<=\s\[)(?!\][ \t]*(?:#|$))", re.M),
-    re.compile(r"\{(?<=\s\{)(?!\}[ \t]*(?:#|$))", re.M),
-)
-_QUOTED_RE = {
-    "'": re.compile(r"'[^']*(?:''[^']*)*'(?!')"),
-    '"': re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S),
-}
-# The patterns below start with a literal newline (the body is scanned with one
-# prepended), which lets the regex engine jump between line starts quickly.
-_TOP_LEVEL_RE = re.compile(r"\n[^\s#]")
-_FIRST_KEY_RE = re.compile(r"\n( +)[^\s#]")
-
-
-@dataclass
-class Slot:
-    text: str | None  # the entry's text in the file (None after a fallback parse)
-    data: object = None  # parsed entry, filled lazily
-    record: Record | None = None
-    parsed: bool = False
-
-
-@dataclass
-class Snapshot:
-    """What one read of the index file found."""
-
-    sig: tuple | None = None  # (inode, size, mtime_ns) of the file that was read
-    tail: bytes = b""  # its last bytes, to recognise an append
-    slots: dict[str, Slot] = field(default_factory=dict)
-    appendable: bool = False  # the file ends inside a canonical ``sources:`` block
-    indent: int = 2
-
-
-def split(text: str, snap: Snapshot) -> bool:
-    """Cut the ``sources:`` block of ``text`` into per-entry slices.
-
-    Fills ``snap.slots`` and returns True, or returns False when the text is
-    not in a shape this fast path can vouch for (then the caller parses it
-    whole). The checks are C-level regex scans (and a look at each string that
-    runs over lines); nothing is parsed here.
-    """
-    original = text
-    if any(c in text for c in _OTHER_BREAKS):  # same length, same offsets
-        text = text.translate(_AS_NEWLINE)
-    if (
-        text.lstrip("\ufeff")[:1] in ("&", "!")
-        or ("&" in text and _ANCHOR_RE.search(text))
-        or ("!" in text and _TAG_RE.search(text))
-    ):
-        return False
-    if _EMPTY_TAIL_RE.search("\n" + text[-200:]) and text.count("\nsources:") + text.startswith("sources:") == 1:
-        if not _closed(text, 0):  # that "sources:" line may be inside a string
-            return False
-        snap.appendable = False
-        return True
-    m = _SOURCES_RE.search(text)
-    if m is None:
-        return False
-    body = "\n" + text[m.end() + 1 :]  # every line, the first included, follows a newline
-    if _TOP_LEVEL_RE.search(body):  # a top-level key after sources:
-        return False
-    first = _FIRST_KEY_RE.search(body)
-    if first is None:  # "sources:" with nothing below it is null
-        if not _closed(text, 0):
-            return False
-        snap.appendable = False
-        return True
-    k = len(first.group(1))
-    # a key: 'quoted' (no escapes), "quoted" (no escapes) or plain (not starting
-    # with an indicator, no ": " or "#" inside), alone on its line
-    key_re = re.compile(
-        rf"\n {{{k}}}(?:'([^'\n]+)'|\"([^\"\\\n]+)\"|((?:[^\s#'\"\-?:,\[\]{{}}&*!|>%@`]|[\-?:](?=\S))[^\n:#]*))"
-        r":(?:[ \t]+(?:#[^\n]*)?)?(?=\n|\Z)"
-    )
-    keys = list(key_re.finditer(body))
-    n_at_k = len(re.findall(rf"\n {{{k}}}[^\s#]", body))
-    if len(keys) != n_at_k or (k > 1 and re.search(rf"\n {{1,{k - 1}}}[^\s#]", body)):
-        return False
-    if not _closed(text, k):  # a line at indent k may be inside a string, not a key
-        return False
-    if original is not text:
-        body = "\n" + original[m.end() + 1 :]
-    starts = [km.start() + 1 for km in keys] + [len(body)]
-    slots = snap.slots
-    for i, km in enumerate(keys):
-        token = km.group(1) or km.group(2)
-        if token is None:
-            token = km.group(3).strip()
-            if _resolver.resolve(yaml.ScalarNode, token, (True, False)) != _STR:
-                return False  # a plain key YAML reads as a number, null, bool, merge...
-        slots[token] = Slot(text=body[starts[i] : starts[i + 1]])
-    snap.indent = k
-    snap.appendable = k == 2 and text.endswith("\n")
-    return True
-
-
-_resolver = yaml.resolver.Resolver()
-_STR = "tag:yaml.org,2002:str"
-
-
-def _closed(text: str, k: int) -> bool:
-    """False if a quoted scalar or flow collection may hold a line indented by ``k``
-    spaces or less (a key line of the index, or a top-level one).
-
-    One that never ends (a broken last entry) or a flow collection over several
-    lines is taken to run to the end of the text.
-    """
-    if text.lstrip("\ufeff")[:1] in ("'", '"', "[", "{"):  # no white space before it
-        return False
-    shallow = re.compile(rf"\n {{0,{k}}}[^ \n]")
-    for open_re in _OPEN_RES:
-        for m in open_re.finditer(text):
-            start = m.start()
-            before = text[text.rfind("\n", 0, start) + 1 : start].rstrip(" \t")
-            if before and before[-1] not in "-?:":
-                continue  # inside plain text: no node (scalar, collection) can start here
-            quote = text[start]
-            end = len(text)
-            if quote in "[{":
-                line_end = text.find("\n", start)
-                line = text[start : line_end if line_end >= 0 else end]
-                opened = line.count("[") + line.count("{")
-                if opened == line.count("]") + line.count("}") and not any(c in line for c in "'\"#"):
-                    continue  # it plainly ends on its line
-            else:
-                found = _QUOTED_RE[quote].match(text, start)
-                if found is not None:
-                    end = found.end()
-            if shallow.search(text, start, end):
-                return False
-    return True
 
 
 #: values one index entry (or the header) may hold once its aliases are expanded;
@@ -265,8 +114,8 @@ def load_bounded(text: str, where: str = "the persist index") -> object:
         loader.dispose()
 
 
-def parse_whole(text: str, snap: Snapshot, where: str = "the persist index") -> None:
-    """Parse ``text`` with ``yaml.safe_load`` into ``snap`` (the slow, sure way)."""
+def parse_whole(text: str, where: str = "the persist index") -> dict:
+    """The ``sources:`` of ``text``, parsed with ``yaml.safe_load`` (the slow, sure way)."""
     try:
         data = load_bounded(text, where)
     except RecursionError:
@@ -279,12 +128,7 @@ def parse_whole(text: str, snap: Snapshot, where: str = "the persist index") -> 
         raise CorruptIndexError(f"{where} has no 'sources:' mapping")
     md = data.get("metadata")
     check_format(md.get("persistplus_index") if isinstance(md, dict) else None, where)
-    for token, entry in (data.get("sources") or {}).items():
-        snap.slots[str(token)] = Slot(text=None, data=entry, parsed=True)
-    snap.appendable = False
-
-
-
+    return {str(token): entry for token, entry in (data.get("sources") or {}).items()}
 
 _FORMAT_RE = re.compile(r"""\bpersistplus_index["']?[ \t]*:[ \t]*["']?([^\s,}"'#]+)""")
 
@@ -313,3 +157,101 @@ def check_header(text: str, where: str = "the persist index") -> None:
     m = _FORMAT_RE.search(head)
     if m is not None:
         check_format(m.group(1), where)
+
+
+# -- one entry as one line ---------------------------------------------------------------
+# characters YAML does not take raw in a quoted string (or reads as line breaks)
+_UNSAFE_RE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(m: re.Match) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def encode_entry(entry: dict) -> str:
+    """One line that both ``json.loads`` and YAML read back as ``entry``.
+
+    Most entries are written as JSON; one that YAML would read differently
+    (keys that are not strings, floats like ``1e+20`` that YAML 1.1 takes for
+    text, infinities) is written as a YAML flow mapping instead.
+    """
+    try:
+        text = _UNSAFE_RE.sub(_escape, json.dumps(entry, ensure_ascii=False, allow_nan=False))
+        if json.loads(text) == entry and load(text) == entry:
+            return text
+    except (ValueError, TypeError, yaml.YAMLError):
+        pass
+    text = yaml.dump(entry, Dumper=_Dumper, default_flow_style=True, width=1 << 30,
+                     allow_unicode=False, sort_keys=False).strip()
+    if "\n" in text:  # pragma: no cover - flow style never needs a line break
+        raise ValueError("an index entry could not be written on one line")
+    return text
+
+
+def decode_entry(text: str) -> object:
+    """The entry written by :func:`encode_entry` (JSON, else YAML flow)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return load(text)
+
+
+_LINE_RE = re.compile(r"  ([0-9a-f]{16,64}): (.+)")
+
+
+def view_text(lines: dict[str, str]) -> str:
+    """The text of ``cat.yaml`` holding ``lines`` (token -> encoded entry)."""
+    if not lines:
+        return HEADER + "sources: {}\n"
+    return "".join([HEADER, "sources:\n", *(f"  {t}: {e}\n" for t, e in lines.items())])
+
+
+def read_view(text: str) -> dict[str, str] | None:
+    """token -> encoded entry of a view as :func:`view_text` writes it, or None
+    for any other shape (then it is parsed whole)."""
+    if not text.startswith(HEADER):
+        return None
+    body = text[len(HEADER):]
+    if body == "sources: {}\n":
+        return {}
+    if not body.startswith("sources:\n") or not body.endswith("\n"):
+        return None
+    lines = {}
+    for line in body[9:-1].split("\n"):
+        m = _LINE_RE.fullmatch(line)
+        if m is None or m.group(1) in lines:
+            return None
+        lines[m.group(1)] = m.group(2)
+    return lines
+
+
+# -- heads -----------------------------------------------------------------------------
+_HEAD_PREFIX = "#persistplus-head 2 "
+
+
+def head_text(generation: int, line: str) -> bytes:
+    body = line + "\n"
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return f"{_HEAD_PREFIX}{generation} {digest}\n{body}".encode()
+
+
+def read_head(data: bytes, where: str) -> tuple[int, str]:
+    """(generation, encoded entry) of a head; a head that is cut short, altered or
+    not one is refused.
+
+    Raises
+    ------
+    CorruptIndexError
+        naming ``where`` and what is wrong.
+    """
+    first, sep, body = data.partition(b"\n")
+    parts = first.decode("ascii", errors="replace").split(" ")
+    if not sep or len(parts) != 4 or first.decode("ascii", "replace")[: len(_HEAD_PREFIX)] != _HEAD_PREFIX:
+        raise CorruptIndexError(f"{where} is not a head written by intake-persistplus")
+    try:
+        generation = int(parts[2])
+    except ValueError:
+        raise CorruptIndexError(f"{where} has a bad generation {parts[2]!r}") from None
+    if hashlib.sha256(body).hexdigest() != parts[3] or not body.endswith(b"\n"):
+        raise CorruptIndexError(f"{where} does not match its checksum (cut short or altered)")
+    return generation, body[:-1].decode("utf-8")
