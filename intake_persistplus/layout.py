@@ -5,7 +5,7 @@ A store is a folder, local or at any fsspec URL::
     <root>/cat.yaml                        the view: an intake catalog of every entry
     <root>/.cat.yaml.stamp                 what the view looked like when written
     <root>/.cat.yaml.lock                  the view's lock (compaction)
-    <root>/<token>/head                    the source's entry: the truth, see index/
+    <root>/.heads/<token>                  the source's entry: the truth, see index/
     <root>/.journal/<token>.<gen>.<kind>   heads changed since the view was written
     <root>/.locks/<token>                  the lock of one source's head
     <root>/.names/<name hash>/<token>      the tokens persisted under one entry name
@@ -19,8 +19,7 @@ is made by :func:`new_version_id`. Inside the index, paths into the store
 start with :data:`CATALOG_DIR`, so a store can be moved or mounted elsewhere.
 
 :class:`Location` does the file work on any fsspec file system;
-:class:`LocalLocation` does the same on a local disk, with appends, atomic
-renames and ``flock`` locks.
+:class:`LocalLocation` on a local disk, with atomic renames and ``flock`` locks.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from .errors import PersistPathError
 INDEX = "cat.yaml"
 INDEX_LOCK = ".cat.yaml.lock"
 STAMP = ".cat.yaml.stamp"
-HEAD = "head"
+HEADS = ".heads"
 JOURNAL = ".journal"
 LOCKS = ".locks"
 NAMES = ".names"
@@ -89,13 +88,12 @@ def is_version_id(value: Any) -> bool:
 
 def legacy_version_id(timestamp: float) -> str:
     """The id given to a version written before versions had ids."""
-    return "legacy-" + _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).strftime(
-        _VERSION_FORMAT
-    )
+    stamp = _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc)
+    return "legacy-" + stamp.strftime(_VERSION_FORMAT)
 
 
 def aside_name(path: str) -> str:
-    """Where a damaged file is kept: next to it, with the time and a random tag."""
+    """Where a damaged file is kept: beside it, with the time and a random tag."""
     return f"{path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
@@ -152,25 +150,22 @@ class Location:
             tag = hashlib.sha256(self.fs.cat_file(path)).hexdigest()
         return (str(tag), int(info.get("size") or 0))
 
-    def listdir(self, *parts: str) -> list[str]:
-        """Names of the folders in ``parts`` (an empty list when it is missing)."""
+    def _names(self, parts: tuple, kind: str) -> list[str]:
         path = self.path_of(*parts)
         self.fs.invalidate_cache(path)
         try:
             entries = self.fs.ls(path, detail=True)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"]
+        return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == kind]
+
+    def listdir(self, *parts: str) -> list[str]:
+        """Names of the folders in ``parts`` (an empty list when it is missing)."""
+        return self._names(parts, "directory")
 
     def listfiles(self, *parts: str) -> list[str]:
         """Names of the files in ``parts`` (an empty list when it is missing)."""
-        path = self.path_of(*parts)
-        self.fs.invalidate_cache(path)
-        try:
-            entries = self.fs.ls(path, detail=True)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "file"]
+        return self._names(parts, "file")
 
     def find(self, *parts: str) -> dict:
         """Every file and folder below ``parts``, by path, in one listing."""
@@ -342,17 +337,15 @@ class LocalLocation(Location):
         self.checked(*parts)
         super().makedirs(*parts)
 
-    def write_bytes(self, data: bytes, *parts: str) -> None:
-        fd = os.open(self.checked(*parts), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
+    def write_bytes(self, data: bytes, *parts: str, flags: int = os.O_TRUNC) -> None:
+        fd = os.open(self.checked(*parts), os.O_WRONLY | os.O_CREAT | flags | _NOFOLLOW, 0o644)
         with open(fd, "wb") as f:
             f.write(data)
 
     def create(self, data: bytes, *parts: str) -> None:
         if len(parts) > 1:
             self.makedirs(*parts[:-1])
-        fd = os.open(self.checked(*parts), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
-        with open(fd, "wb") as f:
-            f.write(data)
+        self.write_bytes(data, *parts, flags=os.O_EXCL)
 
     def listfiles(self, *parts: str) -> list[str]:
         try:

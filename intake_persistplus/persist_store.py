@@ -19,26 +19,24 @@ import json
 import logging
 import os
 import threading
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from . import config, gc, versions
+from . import config, versions
 from .copies import open_copy
 from .errors import (
     AmbiguousNameError,
     CorruptIndexError,
-    IndexFormatError,
     NotPersistedError,
     PersistConflictError,
     PersistPathError,
-    PersistWarning,
     UnknownNameError,
 )
 from .index import Index
-from .layout import JOURNAL, RECORD, STAMP, Location, is_token, location
+from .layout import RECORD, Location, is_token, location
 from .originals import is_persisted_source, original_from_entry, recreate, tokenize
 from .record import Record
+from .upkeep import StoreUpkeep
 from .versions import StoreVersions, VersionInfo
 from .writer import check_not_a_copy, check_recordable, write_version
 
@@ -50,7 +48,7 @@ __all__ = ["PersistStore", "VersionInfo", "store"]
 _STORE_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
 
 
-class PersistStore(StoreVersions):
+class PersistStore(StoreVersions, StoreUpkeep):
     """The persisted sources of one persist location, as a catalog-like mapping.
 
     ``path=None`` follows ``intake.conf["persist_path"]`` (``INTAKE_PERSIST_PATH``)
@@ -197,34 +195,6 @@ class PersistStore(StoreVersions):
             redirect serves the original then).
         """
         return self._index().get(self.get_tok(x))
-
-    def usable(self, record: Record) -> bool:
-        """True if the data ``record`` names is there. If not, its entry is repaired
-        (it names the newest complete version, or it goes) with a warning."""
-        folder = record.folder
-        loc = self._loc()
-        if folder is None or loc.exists(*folder):
-            return True
-        index = self._index()
-        try:
-            with index.locked(record.token):
-                now = index.get(record.token)
-                if now is not None and now.folder == folder:
-                    newest = versions.newest_record(loc, record.token)
-                    if newest is not None and newest.folder != folder:
-                        index.put(newest.with_settings(now))
-                    else:
-                        index.delete(record.token)
-        except OSError as e:  # a store we cannot write: it stays as it is
-            logger.info("cannot repair the entry of %s: %s", record.token, e)
-        warnings.warn(
-            f"the data of the persisted copy {record.label} ({record.token}) is missing from "
-            f"{loc.url_of(*folder)}; serving the original. Its index entry was repaired "
-            "(`intake-persist gc` checks the rest of the store)",
-            PersistWarning,
-            stacklevel=4,
-        )
-        return False
 
     def record(self, x: Any) -> Record:
         """The current :class:`~intake_persistplus.record.Record` of a token, source or entry.
@@ -387,58 +357,6 @@ class PersistStore(StoreVersions):
             # source publishes either before (and is removed) or after (and finds
             # its version gone, and says so); no entry is left naming deleted files
             return self._index().delete(token, then=(lambda: loc.rm(token)) if delfiles else None)
-
-    def clear(self) -> None:
-        """Remove every persisted source and the data folders of the store."""
-        loc = self._loc()
-        if not loc.exists():
-            return
-        index = self._index()
-        with self._writing("clear the store"):
-            for name in sorted(set(gc.token_folders(loc)) | set(index.tokens())):
-                index.delete(name, then=lambda name=name: loc.rm(name))
-            index.compact()
-
-    def compact(self, only_store: bool = False) -> None:
-        """Bring ``cat.yaml`` up to date with every entry now.
-
-        ``list``, iteration, ``gc`` and ``intake.open_catalog`` of the file do
-        this themselves; a persist or remove only records what changed.
-        ``only_store`` does nothing where there is no store (a plain catalog
-        that happens to be called ``cat.yaml``).
-        """
-        loc = self._loc()
-        if only_store and not (loc.exists(STAMP) or loc.exists(JOURNAL)):
-            return
-        with self._writing("rewrite the index"):
-            self._index().compact()
-
-    # -- leftovers of interrupted writes ---------------------------------------------
-    def _collect(self, loc: Location, token: str) -> list[str]:
-        try:
-            current = self.lookup(token)
-        except CorruptIndexError as e:
-            warnings.warn(f"{e}; unfinished versions of {token} are left alone",
-                          PersistWarning, stacklevel=3)
-            return []  # unsure which version is served: nothing is removed
-        with self._index().locked(token):
-            return gc.collect_token(loc, token, current)
-
-    def gc(self) -> list[str]:
-        """Delete what interrupted persists left behind; return what was removed.
-
-        A version folder without ``record.yaml`` whose writer is gone (its
-        process died on this machine, or it started over six hours ago) is
-        never served and is removed here. Persists also do this for their own
-        source.
-        """
-        loc = self._loc()
-        gone = []
-        for token in gc.token_folders(loc):
-            gone += self._collect(loc, token)
-        with self._writing("rewrite the index"):
-            self._index().compact(full=True)  # and the view is rebuilt from every head
-        return gone
 
     def __repr__(self) -> str:
         return f"<PersistStore at {self.path!r}>"

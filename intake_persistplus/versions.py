@@ -215,11 +215,10 @@ class StoreVersions:
         tokens = [self.get_tok(source_or_token)] if source_or_token is not None else list(self)
         loc, removed = self._loc(), []
         for token in tokens:
-            with self._index().locked(token):  # no commit of that source meanwhile
-                current = self.lookup(token)
+            with self._writing(f"prune the versions of {token}"), self._index().locked(token):
+                current = self.lookup(token)  # and no commit of that source meanwhile
                 n = keep or (current.keep if current else None) or config.persist_keep()
-                with self._writing(f"prune the versions of {token}"):
-                    removed += prune(loc, token, current, n, age, grace, dry_run)
+                removed += prune(loc, token, current, n, age, grace, dry_run)
         return removed
 
     def du(self, source_or_token: Any = None) -> dict:

@@ -134,8 +134,10 @@ def test_an_alias_bomb_does_not_hang_a_catalog(csv_catalog, persist_dir, depth):
     t0 = time.perf_counter()
     source, seen = served(csv_catalog)
     assert time.perf_counter() - t0 < 2
-    assert not source.is_persisted and source.read().shape == (200, 4)
-    assert any("YAML aliases" in m for m in seen)
+    # the view is refused and rebuilt from the heads: the copy stays served
+    assert source.is_persisted and source.read().shape == (200, 4)
+    assert any("YAML aliases" in m and "rebuilt" in m for m in seen)
+    assert "&a0" not in (persist_dir / "cat.yaml").read_text()
 
 
 @pytest.fixture
@@ -175,6 +177,11 @@ def test_a_lock_symlink_creates_nothing(csv_catalog, persist_dir, tmp_path):
     target = tmp_path / "created-by-the-lock"
     (persist_dir / ".cat.yaml.lock").unlink()
     os.symlink(target, persist_dir / ".cat.yaml.lock")
+    cat.csvsource(persist_mode="never").persist()  # a commit needs no lock of the view
+    assert not target.exists()
+    token = store.get_tok(cat.csvsource(persist_mode="never"))
+    (persist_dir / ".locks" / token).unlink()
+    os.symlink(target, persist_dir / ".locks" / token)  # the source's own lock
     with pytest.raises(OSError):
         cat.csvsource(persist_mode="never").persist()
     assert not target.exists()

@@ -163,7 +163,7 @@ def test_a_read_only_store_names_the_path_and_what_to_do(read_only_store):
     assert "Read-only file system" in message and store.path in message and "writable" in message
     with pytest.raises(PersistPathError, match="prune the versions.*Read-only file system on ") as info:
         store.prune(keep=1)
-    assert store.path in str(info.value) and "below" in str(info.value)
+    assert store.path in str(info.value)
     with pytest.raises(PersistPathError, match="refresh.*Read-only file system"):
         store.refresh(original)
     assert len(store.versions(original)) == 2  # nothing lost
@@ -309,14 +309,14 @@ def test_refreshing_nothing_leaves_nothing(persist_dir):
     assert list(persist_dir.iterdir()) == []
 
 
-def test_has_been_persisted_warns_about_a_damaged_index(csv_catalog, persist_dir):
+def test_has_been_persisted_survives_a_damaged_index(csv_catalog, persist_dir):
     from intake_persistplus import PersistWarning
 
     source = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
     source.persist()
     (persist_dir / "cat.yaml").write_text("sources: [unclosed\n")
-    with pytest.warns(PersistWarning, match="not valid YAML"):
-        assert source.has_been_persisted is False
+    with pytest.warns(PersistWarning, match="(?s)not valid YAML.*rebuilt"):
+        assert source.has_been_persisted is True  # the entry is in its head
 
 
 def test_the_hint_for_an_entry_name_that_is_no_identifier(tmp_path, persist_dir):

@@ -62,7 +62,8 @@ def test_no_credential_reaches_the_store_and_refresh_still_works(s3_bucket, s3_e
     assert store.record(cat.remote(persist_mode="never")).version != first
 
     blobs = [fs.cat_file(p) for p in fs.find(f"{s3_bucket}/persisted")]
-    assert len(blobs) == 5  # the index, and data + record of two versions
+    # the view and its stamp, the head and its name, and data + record of two versions
+    assert len(blobs) == 8
     for secret in SECRETS:
         assert not any(secret.encode() in b for b in blobs), secret
     recorded = store.record(cat.remote(persist_mode="never")).original_source["kwargs"]["storage_options"]

@@ -3,7 +3,7 @@ compacted view of all of them.
 
 The commit protocol (see ``docs/guarantees.rst``):
 
-* **One head per source**, ``<root>/<token>/head``: the source's index entry,
+* **One head per source**, ``<root>/.heads/<token>``: the source's index entry,
   a generation number and a SHA-256 of the entry. A writer changes a head only
   while holding that source's lock (``<root>/.locks/<token>``: a ``flock``
   locally, a lease on object stores), and replaces it whole (rename locally, one
@@ -36,35 +36,30 @@ does not depend on the size of the store.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 
 from ..errors import CorruptIndexError, IndexFormatError, InvalidRecordError, PersistWarning
 from ..layout import (
-    HEAD,
+    HEADS,
     INDEX,
     INDEX_LOCK,
     JOURNAL,
-    LOCKS,
     NAMES,
     STAMP,
     Location,
     is_token,
 )
 from ..record import Record
+from .heads import Head, Heads, name_key
 from .text import (
     check_header,
     decode_entry,
-    encode_entry,
-    head_text,
     parse_whole,
-    read_head,
     read_view,
     view_text,
 )
@@ -78,36 +73,18 @@ SMALL_VIEW = 1000
 _READ_ONLY = (PermissionError, OSError)
 
 
-def name_key(name: str) -> str:
-    """The folder below ``.names`` for an entry name."""
-    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-
-
-class Head:
-    """One head as read: its generation, its entry line and its record."""
-
-    __slots__ = ("data", "generation", "line", "record")
-
-    def __init__(self, data: bytes, generation: int, line: str, record: Record):
-        self.data, self.generation, self.line, self.record = data, generation, line, record
-
-
-class Index:
+class Index(Heads):
     """Read and update one store's heads and its view; see the module docstring.
 
-    ``rebuild(token)`` gives the record of a source's newest complete version
-    (from its ``record.yaml`` files): what a damaged head is rebuilt from.
+    ``rebuild(token)``: see :class:`~.heads.Heads`.
     """
 
     def __init__(self, loc: Location, rebuild: Callable[[str], Record | None] | None = None):
-        self.loc = loc
-        self.rebuild = rebuild
-        self._heads: dict[str, Head] = {}
+        super().__init__(loc, rebuild)
         self._stamp: tuple = (None, None)  # (signature of the stamp file, its content)
         self._view_ok: tuple | None = None  # signature of the view last found unedited
         self._fallback: dict[str, Record] | None = None  # an edited view we could not fold in
         self._lock = threading.RLock()
-        self._held = threading.local()
 
     @property
     def path(self) -> str:
@@ -117,78 +94,6 @@ class Index:
     def lock(self):
         """The view's lock: one compaction at a time, across processes."""
         return self.loc.lock("the persist index", INDEX_LOCK)
-
-    @contextlib.contextmanager
-    def token_lock(self, token: str) -> Iterator[None]:
-        """The lock of one source's head (and of removing its folder); a thread
-        that holds it already takes it again at no cost."""
-        held = self._held.__dict__.setdefault("tokens", set())
-        if token in held:
-            yield
-            return
-        if self.loc.local:
-            self.loc.makedirs(LOCKS)
-        with self.loc.lock(f"the index entry {token}", LOCKS, token):
-            held.add(token)
-            try:
-                yield
-            finally:
-                held.discard(token)
-
-    # -- heads -----------------------------------------------------------------
-    def _read_head(self, token: str, repair: bool = True) -> Head | None:
-        """The head of ``token`` (None when it has none); a damaged one is rebuilt."""
-        try:
-            data = self.loc.read_bytes(token, HEAD)
-        except (FileNotFoundError, NotADirectoryError):
-            self._heads.pop(token, None)
-            return None
-        cached = self._heads.get(token)
-        if cached is not None and cached.data == data:
-            return cached
-        where = f"the index entry {self.loc.url_of(token, HEAD)}"
-        try:
-            generation, line = read_head(data, where)
-            record = Record.from_entry(token, decode_entry(line))
-        except Exception as e:  # CorruptIndexError, InvalidRecordError, YAML errors
-            if not repair:
-                raise CorruptIndexError(f"{where}: {e}") from None
-            return self._repair(token, e)
-        head = self._heads[token] = Head(data, generation, line, record)
-        return head
-
-    def _repair(self, token: str, error: BaseException) -> Head | None:
-        """Rebuild a damaged head from the newest complete version of its source."""
-        with self.token_lock(token):
-            try:
-                return self._read_head(token, repair=False)  # repaired meanwhile
-            except CorruptIndexError:
-                pass
-            aside = self.loc.keep_aside(token, HEAD)
-            record = self.rebuild(token) if self.rebuild is not None else None
-            if record is not None:
-                self._write_head(token, record.to_entry(), 0)
-            warnings.warn(
-                f"{error}; "
-                + (f"rebuilt it from version {record.version}" if record else "no complete version "
-                   "of that source is left, so it is dropped")
-                + f" (the damaged file was kept as {aside})",
-                PersistWarning,
-                stacklevel=5,
-            )
-        return self._read_head(token, repair=False) if record is not None else None
-
-    def _write_head(self, token: str, entry: dict, old: int, *, name: str | None = None) -> int:
-        """Write ``token``'s head (under its lock): journal marker first, then the head."""
-        generation = max(old + 1, time.time_ns())
-        line = encode_entry(entry)
-        self.loc.makedirs(JOURNAL) if self.loc.local else None
-        self.loc.write_bytes(b"", JOURNAL, f"{token}.{generation}.put")
-        self.loc.replace(head_text(generation, line), token, HEAD)
-        if name is not None:
-            with contextlib.suppress(FileExistsError):
-                self.loc.create(b"", NAMES, name_key(name), token)
-        return generation
 
     # -- reading ---------------------------------------------------------------
     def get(self, token: str, refresh: bool = True) -> Record | None:
@@ -294,7 +199,12 @@ class Index:
             self._keep_damaged(CorruptIndexError(f"the persist index {self.path} is not UTF-8 text: {e}"))
         if text is not None:
             where = f"the persist index {self.path}"
-            check_header(text, where)  # a newer format is never written over
+            check_header(text, where)
+            if not text.strip():
+                damaged = True
+                self._keep_damaged(CorruptIndexError(f"{where} is empty (a write was cut short?)"))
+                text = None
+        if text is not None:  # a newer format is never written over
             try:
                 lines = read_view(text)
                 entries = (
@@ -422,7 +332,7 @@ class Index:
                 by_token.setdefault(token, []).append((int(gen), kind, m))
         if lines is None:  # everything from the heads
             lines, read = {}, {}
-            for token in sorted(self.loc.listdir()):
+            for token in sorted(self.loc.listfiles(HEADS)):
                 if is_token(token) and (head := self._read_head(token)) is not None:
                     lines[token] = head.line
                     read[token] = head
@@ -483,13 +393,7 @@ class Index:
                 old = Head(b"", 0, "", None)  # type: ignore[arg-type]
             existed = old is not None or bool(self._fallback and token in self._fallback)
             if old is not None:
-                generation = max(old.generation + 1, time.time_ns())
-                self.loc.makedirs(JOURNAL) if self.loc.local else None
-                self.loc.write_bytes(b"", JOURNAL, f"{token}.{generation}.del")
-                self.loc.rm_file(token, HEAD)
-                if old.record is not None and old.record.original_name is not None:
-                    self.loc.rm_file(NAMES, name_key(old.record.original_name), token)
-                self._heads.pop(token, None)
+                self._drop_head(token, old)
             if self._fallback:
                 self._fallback.pop(token, None)
             if then is not None:

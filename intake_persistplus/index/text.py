@@ -15,7 +15,7 @@ way (checked when it is written, see :func:`encode_entry`), so a whole view
 is read with ``json.loads`` per line, not with a YAML parser. A view edited by
 hand may be in any YAML: it is parsed whole, once, by :func:`parse_whole`.
 
-A head, ``<root>/<token>/head``, is the truth for one source::
+A head, ``<root>/.heads/<token>``, is the truth for one source::
 
     #persistplus-head 2 <generation> <sha256 of the rest>
     {"driver": ..., "args": ..., "metadata": ...}
@@ -23,9 +23,9 @@ A head, ``<root>/<token>/head``, is the truth for one source::
 
 from __future__ import annotations
 
-import re
 import hashlib
 import json
+import re
 
 import yaml
 
