@@ -289,8 +289,7 @@ class PersistStore(StoreVersions, StoreUpkeep):
         loc = self._writable()
         with self._writing(f"write a new version of {token}"):
             record = write_version(loc, source, token, persister, ttl, keep, kwargs)
-        # the version is complete from here on: a failure to publish leaves it on disk
-        # (listed by versions(), used by an index rebuild), never half-deleted
+
         def still_there() -> None:
             if not loc.exists(token, record.version, RECORD):
                 raise PersistConflictError(
@@ -298,8 +297,13 @@ class PersistStore(StoreVersions, StoreUpkeep):
                     "cleared, while this persist was writing; nothing was published: persist again"
                 )
 
-        with self._writing(f"publish version {record.version} of {token} in the index"):
-            self._index().put(record, check=still_there)
+        try:
+            with self._writing(f"publish version {record.version} of {token} in the index"):
+                self._index().put(record, check=still_there)
+        except BaseException:
+            with contextlib.suppress(Exception):  # never published: never served, so it goes
+                loc.rm(token, record.version)
+            raise
         logger.info("persisted %s as %s/%s", record.original_name, token, record.version)
         if keep or config.persist_keep():
             self.prune(token, grace=config.prune_grace())
