@@ -118,6 +118,10 @@ class Location:
         self.storage_options = dict(storage_options or {})
         self.fs = fs
         self.root = root.rstrip("/") or "/"
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        #: an object store: no folders to make, and small files read in one GET
+        self.flat = bool(set(protocols) & {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+        self._cat = {"max_concurrency": 1} if {"s3", "s3a"} & set(protocols) else {}
 
     def url_of(self, *parts: str) -> str:
         return "/".join([self.url.rstrip("/"), *parts])
@@ -127,7 +131,7 @@ class Location:
 
     # -- reading --------------------------------------------------------------------
     def read_bytes(self, *parts: str, start: int | None = None, end: int | None = None) -> bytes:
-        return self.fs.cat_file(self.path_of(*parts), start=start, end=end)
+        return self.fs.cat_file(self.path_of(*parts), start=start, end=end, **self._cat)
 
     def read_text(self, *parts: str) -> str:
         return self.read_bytes(*parts).decode("utf-8")
@@ -182,7 +186,8 @@ class Location:
 
     # -- writing --------------------------------------------------------------------
     def makedirs(self, *parts: str) -> None:
-        self.fs.makedirs(self.path_of(*parts), exist_ok=True)
+        if not self.flat:
+            self.fs.makedirs(self.path_of(*parts), exist_ok=True)
 
     def write_text(self, text: str, *parts: str) -> None:
         self.write_bytes(text.encode("utf-8"), *parts)

@@ -35,6 +35,14 @@ def _timeout(timeout: float | None) -> float:
     return lock_timeout()
 
 
+def _read(fs, path: str) -> bytes:
+    """A small file in one request (s3fs asks for the size first unless told not to)."""
+    try:
+        return fs.cat_file(path, max_concurrency=1)
+    except TypeError:
+        return fs.cat_file(path)
+
+
 def create_exclusive(fs, path: str, data: bytes) -> None:
     """Write ``path`` only if it does not exist (raise ``FileExistsError`` otherwise).
 
@@ -74,7 +82,7 @@ def lease(
         except FileExistsError:
             pass
         try:
-            held = json.loads(fs.cat_file(lock_path))
+            held = json.loads(_read(fs, lock_path))
         except FileNotFoundError:
             continue  # released meanwhile
         except ValueError:
@@ -82,7 +90,7 @@ def lease(
         if float(held.get("expires") or 0) < time.time():
             # re-read right before deleting: only this very lease is broken
             with contextlib.suppress(FileNotFoundError, ValueError):
-                if json.loads(fs.cat_file(lock_path)) == held:
+                if json.loads(_read(fs, lock_path)) == held:
                     logger.warning("breaking the stale lock %s held by %s", lock_path, held.get("owner"))
                     fs.rm(lock_path)
             continue
@@ -93,13 +101,15 @@ def lease(
             )
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 0.5)
+    taken = time.time()
     try:
         yield
     finally:
         try:
-            held = json.loads(fs.cat_file(lock_path))
-            if held.get("owner") == owner:
-                fs.rm(lock_path)
+            # nobody breaks a lease before it ends: well before that it is surely
+            # still ours, and goes without being read first
+            if time.time() - taken < ttl / 2 or json.loads(_read(fs, lock_path)).get("owner") == owner:
+                fs.rm_file(lock_path)
         except FileNotFoundError:
             pass
         except Exception as e:  # the work is done; the lease will expire by itself

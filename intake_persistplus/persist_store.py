@@ -278,17 +278,21 @@ class PersistStore(StoreVersions, StoreUpkeep):
         persister = get_persister(getattr(source, "container", None))
         if hasattr(persister, "check_kwargs"):
             persister.check_kwargs(dict(kwargs))
-        token = tokenize(source)
-        if keep is None:  # retention chosen earlier for this source stays in force
-            with contextlib.suppress(CorruptIndexError):
-                previous = self.lookup(token)
-                keep = previous.keep if previous is not None else None
-        return self._write(source, token, persister, ttl, keep, kwargs)
+        return self._write(source, tokenize(source), persister, ttl, keep, kwargs)
 
     def _write(self, source, token, persister, ttl, keep, kwargs) -> Any:
+        """Write a version, then publish it; ``keep=None`` keeps the entry's ``keep``."""
         loc = self._writable()
-        with self._writing(f"write a new version of {token}"):
-            record = write_version(loc, source, token, persister, ttl, keep, kwargs)
+        try:
+            with self._writing(f"write a new version of {token}"):
+                record = write_version(loc, source, token, persister, ttl, keep, kwargs)
+        except FileNotFoundError as e:
+            if loc.path_of(token) not in f"{e.filename} {e}":
+                raise  # the original's files, not the store's
+            raise PersistConflictError(
+                f"{token} was removed, or the store at {self.path} cleared, while this persist "
+                "was writing; nothing was published: persist again"
+            ) from e
 
         def still_there() -> None:
             if not loc.exists(token, record.version, RECORD):
@@ -299,15 +303,16 @@ class PersistStore(StoreVersions, StoreUpkeep):
 
         try:
             with self._writing(f"publish version {record.version} of {token} in the index"):
-                self._index().put(record, check=still_there)
+                record = self._index().put(record, check=still_there, inherit_keep=keep is None)
         except BaseException:
             with contextlib.suppress(Exception):  # never published: never served, so it goes
                 loc.rm(token, record.version)
             raise
         logger.info("persisted %s as %s/%s", record.original_name, token, record.version)
-        if keep or config.persist_keep():
+        if record.keep or config.persist_keep():
             self.prune(token, grace=config.prune_grace())
-        self._collect(loc, token)
+        if loc.local:  # elsewhere a writer cannot be told dead for hours: left to gc
+            self._collect(loc, token)
         return self.open(record)
 
     def refresh_expired(self, token: str, original: Any = None, seen: str | None = None) -> Any:

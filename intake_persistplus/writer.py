@@ -101,7 +101,8 @@ def write_version(
     version = new_version_id()
     loc.makedirs(token, version)
     try:
-        loc.write_text(writer_marker(), token, version, INCOMPLETE)
+        if loc.local:  # who writes it, for gc (elsewhere gc goes by the version's age)
+            loc.write_text(writer_marker(), token, version, INCOMPLETE)
         driver, args = persister.write(
             source, loc.url_of(token, version, DATA),
             storage_options=loc.storage_options or None, **kwargs,
@@ -127,7 +128,8 @@ def write_version(
             description=f"persisted copy of {getattr(source, 'name', None) or token}",
         )
         loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
-        loc.rm_file(token, version, INCOMPLETE)
+        if loc.local:
+            loc.rm_file(token, version, INCOMPLETE)
     except BaseException:
         loc.rm(token, version)  # an unfinished version is never left to be served
         with contextlib.suppress(Exception):

@@ -1,24 +1,52 @@
-"""The index file: layout, incremental reads, appends, rewrites, hand-written forms."""
+"""The store's index: one *head* per persisted source is the truth, ``cat.yaml`` a
+compacted view of the heads that intake (and any YAML reader) can open.
+
+What a user sees, checked here: the entries a store returns, the entries
+``intake.open_catalog(<root>/cat.yaml)`` lists, the files in the store, and the
+warnings and errors raised. The store is a real folder; nothing is mocked.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import os
+import re
+import tempfile
 import time
+import warnings
+from pathlib import Path
 
 import intake
 import pytest
 import yaml
+from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
-from intake_persistplus.index import HEADER, Index
+import intake_persistplus.index.core
+from intake_persistplus import IndexFormatError, PersistWarning, store
+from intake_persistplus.index import FORMAT, HEADER, Index, dump_block
+from intake_persistplus.index.text import decode_entry, encode_entry, read_view, view_text
 from intake_persistplus.layout import location, new_version_id
 from intake_persistplus.record import Record
 
+from .conftest import make_frame, write_catalog
 
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):  # its caches, not in the project folder
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "intake-persistplus-hypothesis")
+
+#: the header of a view written by intake-persistplus 0.1.0
+HEADER_1 = HEADER.replace(f"persistplus_index: {FORMAT}", "persistplus_index: 1")
+
+
+# -- helpers ----------------------------------------------------------------------------------
 def tok(i: int) -> str:
     return f"ab{i:030x}"
 
 
-def record(i: int, ttl=None) -> Record:
+def record(i: int, ttl=None, description: str = "") -> Record:
     token = tok(i)
     version = new_version_id()
     return Record(
@@ -34,59 +62,330 @@ def record(i: int, ttl=None) -> Record:
         ttl=ttl,
         persist_kwargs={},
         version=version,
+        description=description,
     )
 
 
+def fresh(root: Path, rebuild=None) -> Index:
+    """An Index of ``root`` as another process would open it."""
+    return Index(location(str(root)), rebuild=rebuild)
+
+
+def view_text_of(root: Path) -> str:
+    return (root / "cat.yaml").read_text()
+
+
+def view_sources(root: Path) -> dict:
+    """``sources:`` of cat.yaml as any YAML reader sees the file now."""
+    return yaml.safe_load(view_text_of(root))["sources"] or {}
+
+
+def listed(root: Path) -> list[str]:
+    """What ``intake.open_catalog`` of the store's cat.yaml lists."""
+    return sorted(intake.open_catalog(str(root / "cat.yaml")))
+
+
+def is_canonical(root: Path) -> bool:
+    """cat.yaml is in the store's own layout: the header, then one entry a line."""
+    return read_view(view_text_of(root)) is not None
+
+
+def journal(root: Path) -> list[str]:
+    folder = root / ".journal"
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+def head_path(root: Path, token: str) -> Path:
+    return root / ".heads" / token
+
+
+def head_entry(root: Path, token: str) -> dict:
+    """The entry a head holds (its second line)."""
+    first, line = head_path(root, token).read_text().split("\n", 1)
+    assert first.startswith("#persistplus-head 2 ")
+    return json.loads(line)
+
+
+def put_all(idx: Index, recs) -> dict[str, Record]:
+    for r in recs:
+        idx.put(r)
+    return {r.token: r for r in recs}
+
+
+def persist_warnings(seen) -> list[str]:
+    return [str(w.message) for w in seen if issubclass(w.category, PersistWarning)]
+
+
 @pytest.fixture
-def index(tmp_path) -> Index:
-    idx = Index(location(str(tmp_path)))
+def root(tmp_path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def index(root) -> Index:
+    root.mkdir()
+    idx = fresh(root)
     idx.ensure()
     return idx
 
 
-def test_empty_index_is_a_valid_catalog(index, tmp_path):
-    cat = intake.open_catalog(str(tmp_path / "cat.yaml"))
-    assert list(cat) == [] and len(index) == 0
+@pytest.fixture
+def big_store(monkeypatch):
+    """Every store counts as big: commits leave their journal markers."""
+    monkeypatch.setattr(intake_persistplus.index.core, "SMALL_VIEW", 0)
 
 
-def test_new_entries_are_appended_in_place(index):
-    index.put(record(1))  # first entry: the empty "sources: {}" is rewritten
-    inode = os.stat(index.path).st_ino
-    size = os.path.getsize(index.path)
-    index.put(record(2))
-    assert os.stat(index.path).st_ino == inode  # same file: appended
-    assert os.path.getsize(index.path) > size
-    text = open(index.path).read()
-    assert text.startswith(HEADER)
-    assert set(yaml.safe_load(text)["sources"]) == {tok(1), tok(2)}
+@pytest.fixture
+def no_persist_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PersistWarning)
+        yield
 
 
-def test_replacing_and_removing_rewrite_atomically(index):
-    for i in range(3):
-        index.put(record(i))
-    inode = os.stat(index.path).st_ino
-    newer = record(1, ttl=5)
+# -- commits and the view ----------------------------------------------------------------------
+def test_an_empty_store_is_an_empty_catalog(index, root):
+    assert listed(root) == [] and len(index) == 0 and index.tokens() == []
+    assert view_sources(root) == {}
+
+
+def test_put_get_delete_round_trip(index, root):
+    recs = put_all(index, [record(1), record(2), record(3)])
+    for token, rec in recs.items():
+        assert index.get(token) == rec
+        assert head_entry(root, token) == rec.to_entry()
+    other = fresh(root)  # as if in another process
+    assert sorted(other.tokens()) == sorted(recs) and len(other) == 3
+    assert [r.token for r in other.named("source2")] == [tok(2)]
+
+    newer = record(2, ttl=5)
     index.put(newer)
-    assert os.stat(index.path).st_ino != inode  # a new file renamed over the old
-    assert index.get(newer.token).ttl == 5 and len(index) == 3
-    assert index.delete(tok(0)) is True and index.delete(tok(0)) is False
-    doc = yaml.safe_load(open(index.path))
-    assert sorted(doc["sources"]) == [tok(1), tok(2)]
-    assert not [n for n in os.listdir(os.path.dirname(index.path)) if n.endswith(".tmp")]
+    assert other.get(tok(2)) == newer and other.get(tok(2)).ttl == 5
+
+    assert index.delete(tok(1)) is True
+    assert index.delete(tok(1)) is False
+    assert other.get(tok(1)) is None and tok(1) not in other
+    assert other.named("source1") == []
+    assert sorted(other.tokens()) == [tok(2), tok(3)]
+    assert sorted(os.listdir(root / ".heads")) == [tok(2), tok(3)]
+    assert not [n for n in os.listdir(root) if n.endswith(".tmp")]
 
 
-def test_another_process_appending_is_seen_incrementally(index, tmp_path):
+def test_a_small_store_view_lists_exactly_the_entries_after_each_commit(index, root):
+    expected: dict[str, Record] = {}
+
+    def check():
+        assert journal(root) == []  # every commit was folded into the view
+        assert is_canonical(root)
+        sources = view_sources(root)  # the raw file, as any YAML reader sees it
+        assert sorted(sources) == sorted(expected)
+        for token, rec in expected.items():
+            assert Record.from_entry(token, sources[token]) == rec
+        assert listed(root) == sorted(expected)
+
+    for i in range(4):
+        rec = record(i)
+        index.put(rec)
+        expected[rec.token] = rec
+        check()
+    rec = record(2, ttl=60)  # a new version of a source already there
+    index.put(rec)
+    expected[rec.token] = rec
+    check()
+    for i in (0, 3):
+        assert index.delete(tok(i))
+        del expected[tok(i)]
+        check()
+
+
+def test_a_persist_through_intake_is_in_the_view_at_once(csv_catalog, persist_dir):
+    source = intake.open_catalog(str(csv_catalog)).csvsource
+    source.persist()
+    token = store.record(source(persist_mode="never")).token
+    assert list(view_sources(persist_dir)) == [token] and journal(persist_dir) == []
+    cat = intake.open_catalog(str(persist_dir / "cat.yaml"))
+    assert list(cat) == [token]
+    assert cat[token].read().shape == (200, 4)
+    assert store.remove(token) is True
+    assert view_sources(persist_dir) == {} and listed(persist_dir) == []
+
+
+def test_a_rewrite_keeps_the_file_mode(index, root):
     index.put(record(1))
-    other = Index(location(str(tmp_path)))  # as if in another process
-    assert other.tokens() == [tok(1)]
+    os.chmod(root / "cat.yaml", 0o664)
+    index.put(record(1, ttl=3))
     index.put(record(2))
-    index.put(record(3))
-    assert other.tokens() == [tok(i) for i in (1, 2, 3)]
-    assert other.get(tok(3)).original_name == "source3"
-    index.put(record(2, ttl=9))  # rewrite
-    assert other.get(tok(2)).ttl == 9
+    assert os.stat(root / "cat.yaml").st_mode & 0o777 == 0o664
+    assert sorted(view_sources(root)) == [tok(1), tok(2)]
 
 
+# -- a big store: the view catches up when the whole store is read -------------------------------
+def test_a_big_store_keeps_journal_markers_until_the_view_is_compacted(big_store, index, root):
+    before = view_text_of(root)
+    recs = put_all(index, [record(1), record(2), record(3)])
+    assert index.delete(tok(3))
+    marks = journal(root)
+    assert {m.split(".")[0] for m in marks} == {tok(1), tok(2), tok(3)}
+    assert sorted(m.rsplit(".", 1)[1] for m in marks) == ["del", "put", "put", "put"]
+    assert view_text_of(root) == before  # the view is stale ...
+    assert index.get(tok(1)) == recs[tok(1)]  # ... but lookups read the heads
+    assert fresh(root).get(tok(2)) == recs[tok(2)]
+    assert fresh(root).get(tok(3)) is None
+
+    assert sorted(fresh(root).tokens()) == [tok(1), tok(2)]  # reading the whole store compacts
+    assert journal(root) == []
+    assert sorted(view_sources(root)) == [tok(1), tok(2)] and is_canonical(root)
+
+
+def test_open_catalog_of_a_big_store_shows_every_entry(big_store, index, root):
+    put_all(index, [record(1), record(2)])
+    assert view_sources(root) == {} and journal(root)
+    assert listed(root) == [tok(1), tok(2)]
+    assert journal(root) == [] and sorted(view_sources(root)) == [tok(1), tok(2)]
+
+
+def test_open_catalog_of_a_big_store_after_a_persist(big_store, csv_catalog, persist_dir):
+    source = intake.open_catalog(str(csv_catalog)).csvsource
+    source.persist()
+    token = store.record(source(persist_mode="never")).token
+    assert view_sources(persist_dir) == {}
+    assert [m.split(".")[0] for m in journal(persist_dir)] == [token]
+    cat = intake.open_catalog(str(persist_dir / "cat.yaml"))
+    assert list(cat) == [token] and cat[token].read().shape == (200, 4)
+    assert journal(persist_dir) == []
+
+
+# -- hand edits of the view ----------------------------------------------------------------------
+def edit_line(root: Path, token: str, old: str, new: str) -> None:
+    """Change one entry's line in place, keeping the store's layout."""
+    lines = view_text_of(root).split("\n")
+    (n,) = [k for k, line in enumerate(lines) if line.startswith(f"  {token}: ")]
+    assert old in lines[n]
+    lines[n] = lines[n].replace(old, new)
+    (root / "cat.yaml").write_text("\n".join(lines))
+
+
+def edit_yaml(root: Path, change) -> None:
+    """Load cat.yaml, change it, write it back with yaml.safe_dump (another layout)."""
+    doc = yaml.safe_load(view_text_of(root))
+    change(doc["sources"])
+    (root / "cat.yaml").write_text(yaml.safe_dump(doc))
+
+
+@pytest.mark.parametrize("how", ["one-line", "yaml-dump"])
+def test_a_hand_edit_takes_effect_and_is_written_to_the_head(index, root, how, no_persist_warning):
+    put_all(index, [record(1), record(2)])
+    if how == "one-line":
+        edit_line(root, tok(1), '"ttl": null', '"ttl": 36000')
+    else:
+        edit_yaml(root, lambda s: s[tok(1)]["metadata"].update(ttl=36000))
+
+    assert fresh(root).get(tok(1)).ttl == 36000
+    assert head_entry(root, tok(1))["metadata"]["ttl"] == 36000
+    assert index.get(tok(1)).ttl == 36000  # an Index opened before sees it too
+    assert index.get(tok(2)).ttl is None
+    assert is_canonical(root) and view_sources(root)[tok(1)]["metadata"]["ttl"] == 36000
+    assert intake.open_catalog(str(root / "cat.yaml"))[tok(1)].metadata["ttl"] == 36000
+
+
+def test_a_hand_edit_through_the_store(csv_catalog, persist_dir, no_persist_warning):
+    source = intake.open_catalog(str(csv_catalog)).csvsource
+    source.persist()
+    token = store.record(source(persist_mode="never")).token
+    assert store.record(token).ttl is None
+    edit_yaml(persist_dir, lambda s: s[token]["metadata"].update(ttl=3600))
+    assert store.record(token).ttl == 3600
+    assert head_entry(persist_dir, token)["metadata"]["ttl"] == 3600
+    assert intake.open_catalog(str(csv_catalog)).csvsource.read().shape == (200, 4)
+
+
+def test_a_hand_edit_of_a_source_committed_since_is_ignored_with_a_warning(big_store, index, root):
+    index.put(record(1))
+    index.put(record(2))
+    index.compact()
+    newer = record(1, ttl=5)
+    index.put(newer)  # a marker is pending: the view still says ttl: null
+    assert view_sources(root)[tok(1)]["metadata"]["ttl"] is None
+    edit_yaml(root, lambda s: (s[tok(1)]["metadata"].update(ttl=100), s[tok(2)]["metadata"].update(ttl=7)))
+
+    with pytest.warns(PersistWarning, match=f"hand edit of {tok(1)} .* is ignored"):
+        got = fresh(root).get(tok(1))
+    assert got == newer and got.ttl == 5  # the head wins
+    assert head_entry(root, tok(1))["metadata"]["ttl"] == 5
+    assert fresh(root).get(tok(2)).ttl == 7  # the other edit is applied
+    assert view_sources(root)[tok(1)]["metadata"]["ttl"] == 5
+    assert journal(root) == []
+
+
+@pytest.mark.parametrize("how", ["one-line", "yaml-dump"])
+def test_removing_an_entry_by_hand_loses_nothing(index, root, how, no_persist_warning):
+    recs = put_all(index, [record(1), record(2), record(3)])
+    if how == "one-line":
+        lines = view_text_of(root).split("\n")
+        (root / "cat.yaml").write_text("\n".join(x for x in lines if not x.startswith(f"  {tok(2)}:")))
+    else:
+        edit_yaml(root, lambda s: s.pop(tok(2)))
+    assert tok(2) not in view_sources(root)
+
+    assert fresh(root).get(tok(2)) == recs[tok(2)]
+    assert sorted(view_sources(root)) == sorted(recs) and is_canonical(root)
+    assert listed(root) == sorted(recs)
+
+
+def test_truncating_the_view_at_any_line_loses_nothing(index, root):
+    recs = put_all(index, [record(1), record(2), record(3)])
+    text = view_text_of(root)
+    lines = text.splitlines(keepends=True)
+    for k in range(len(lines)):
+        (root / "cat.yaml").write_text("".join(lines[:k]))
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            idx = fresh(root)
+            for token, rec in recs.items():
+                assert idx.get(token) == rec, f"cut after {k} lines"
+        seen = persist_warnings(seen)
+        if k == 0:  # an empty file is a damaged view: kept aside, said so
+            assert len(seen) == 1 and "is empty" in seen[0], seen
+        else:
+            assert seen == [], (k, seen)
+        assert sorted(view_sources(root)) == sorted(recs), f"cut after {k} lines"
+        assert view_text_of(root) == text  # rewritten as it was
+    assert listed(root) == sorted(recs)
+
+
+ALIAS_BOMB = (
+    "sources:\n  " + "a" * 32 + ":\n    metadata: "
+    + "[" + ", ".join(
+        ["&l0 [" + ",".join(["x"] * 10) + "]"]
+        + [f"&l{k} [" + ",".join([f"*l{k-1}"] * 10) + "]" for k in range(1, 9)]
+    ) + "]\n"
+)
+
+
+@pytest.mark.parametrize(
+    "damaged, says",
+    [
+        (b"", "is empty"),
+        (b"\xff\xfe\x00not utf-8", "not UTF-8"),
+        (b"metadata: {version: 1\nsources: [\n", "not valid YAML"),
+        (ALIAS_BOMB.encode(), "expands to more than"),
+        (b"- just\n- a list\n", "no 'sources:' mapping"),
+    ],
+    ids=["empty", "not-utf8", "invalid-yaml", "alias-bomb", "a-list"],
+)
+def test_a_damaged_view_is_kept_aside_and_rebuilt_from_the_heads(index, root, damaged, says):
+    recs = put_all(index, [record(1), record(2)])
+    (root / "cat.yaml").write_bytes(damaged)
+    start = time.monotonic()
+    with pytest.warns(PersistWarning, match=re.escape(says) + ".*rebuilt it"):
+        assert fresh(root).get(tok(1)) == recs[tok(1)]
+    assert time.monotonic() - start < 2
+    (aside,) = [p for p in root.iterdir() if p.name.startswith("cat.yaml.damaged-")]
+    assert aside.read_bytes() == damaged
+    assert sorted(view_sources(root)) == sorted(recs) and is_canonical(root)
+    assert listed(root) == sorted(recs)
+
+
+# -- hand-written layouts ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text",
     [
@@ -99,49 +398,41 @@ def test_another_process_appending_is_seen_incrementally(index, tmp_path):
     ],
     ids=["flow", "indent4", "trailer"],
 )
-def test_hand_written_layouts_are_read(tmp_path, text):
+def test_hand_written_layouts_are_read_and_rewritten_canonically(root, text):
+    root.mkdir()
     rec = record(7)
     entry = rec.to_entry()
     block4 = "".join("      " + line + "\n" for line in yaml.safe_dump(entry).splitlines())
     body = text % {"t": rec.token, "entry": yaml.safe_dump(entry, default_flow_style=True).strip(), "block4": block4}
-    (tmp_path / "cat.yaml").write_text(body)
-    idx = Index(location(str(tmp_path)))
-    got = idx.get(rec.token)
-    assert got is not None and got.original_name == "source7"
-    # the next write turns it into the canonical layout, keeping the entry
+    (root / "cat.yaml").write_text(body)
+    idx = fresh(root)
+    assert idx.get(rec.token) == rec
+    assert is_canonical(root) and head_path(root, rec.token).exists()
     idx.put(record(8))
-    assert sorted(yaml.safe_load((tmp_path / "cat.yaml").read_text())["sources"]) == sorted(
-        [rec.token, tok(8)]
-    )
+    assert sorted(view_sources(root)) == sorted([rec.token, tok(8)])
+    assert view_sources(root)[rec.token] == entry
+    assert listed(root) == sorted([rec.token, tok(8)])
 
 
-def test_unreadable_entries_are_skipped_not_fatal(index, caplog):
-    index.put(record(1))
-    with open(index.path, "a") as f:
-        f.write("  " + "a" * 32 + ":\n    driver: 3\n")
-        f.write("  not-a-token:\n    driver: persisted_parquet\n")
-    fresh = Index(index.loc)
-    assert fresh.get("a" * 32) is None
-    assert fresh.get("not-a-token") is None
-    assert fresh.get(tok(1)).original_name == "source1"
-
-
-def test_a_rewrite_keeps_hand_written_entries_it_never_looked_at(tmp_path):
+def test_a_commit_keeps_hand_written_entries_it_never_looked_at(root):
+    root.mkdir()
     recs = [record(1), record(2)]
     text = "metadata:\n    version: 1\nsources:\n"
     for r in recs:
-        text += f"    {r.token}:\n" + "".join("        " + line + "\n" for line in yaml.safe_dump(r.to_entry()).splitlines())
-    (tmp_path / "cat.yaml").write_text(text)
-    idx = Index(location(str(tmp_path)))
-    idx.put(record(3))  # no get() before: entries are still unparsed text
-    doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
-    assert sorted(doc["sources"]) == sorted([tok(1), tok(2), tok(3)])
-    assert Index(location(str(tmp_path))).get(tok(2)).original_name == "source2"
+        text += f"    {r.token}:\n" + "".join(
+            "        " + line + "\n" for line in yaml.safe_dump(r.to_entry()).splitlines()
+        )
+    (root / "cat.yaml").write_text(text)
+    idx = fresh(root)
+    idx.put(record(3))  # no get() before
+    assert sorted(view_sources(root)) == sorted([tok(1), tok(2), tok(3)])
+    assert fresh(root).get(tok(2)) == recs[1]
 
 
 @pytest.mark.parametrize("indent", [2, 4])
-def test_a_multi_line_string_that_looks_like_keys_is_read_right(tmp_path, indent):
+def test_a_multi_line_string_that_looks_like_keys_is_read_right(root, indent):
     """Continuation lines of a quoted string can sit at the key indent and end in ':'."""
+    root.mkdir()
     rec, other = record(1), record(2)
     pad = " " * indent
     entry = yaml.safe_dump(rec.to_entry(), width=1 << 30).replace(
@@ -153,102 +444,467 @@ def test_a_multi_line_string_that_looks_like_keys_is_read_right(tmp_path, indent
     text = f"metadata:\n{pad}version: 1\nsources:\n{pad}{rec.token}:\n{body}{pad}{other.token}:\n{other_body}"
     expected = yaml.safe_load(text)["sources"][rec.token]["description"]
     assert "do not expire" in expected
-    (tmp_path / "cat.yaml").write_text(text)
+    (root / "cat.yaml").write_text(text)
 
-    idx = Index(location(str(tmp_path)))
+    idx = fresh(root)
     assert sorted(idx.tokens()) == sorted([rec.token, other.token])
-    got = idx.get(rec.token)
-    assert got is not None and got.description == expected
-    idx.put(record(3))  # a rewrite keeps both, the string intact
-    doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
-    assert sorted(doc["sources"]) == sorted([rec.token, other.token, tok(3)])
-    assert doc["sources"][rec.token]["description"] == expected
+    assert idx.get(rec.token).description == expected
+    idx.put(record(3))
+    sources = view_sources(root)
+    assert sorted(sources) == sorted([rec.token, other.token, tok(3)])
+    assert sources[rec.token]["description"] == expected
     idx.delete(other.token)
-    doc = yaml.safe_load((tmp_path / "cat.yaml").read_text())
-    assert doc["sources"][rec.token]["description"] == expected
+    assert view_sources(root)[rec.token]["description"] == expected
+    assert intake.open_catalog(str(root / "cat.yaml"))[rec.token].description == expected
 
 
-def test_a_rewrite_keeps_the_file_mode(index):
+def test_unreadable_entries_are_skipped_not_fatal(index, root):
     index.put(record(1))
-    os.chmod(index.path, 0o664)
-    index.put(record(1, ttl=3))  # a replacement: rewritten by rename
-    assert os.stat(index.path).st_mode & 0o777 == 0o664
+    with open(root / "cat.yaml", "a") as f:  # the store's layout no longer: parsed whole
+        f.write("  " + "a" * 32 + ":\n    driver: 3\n")
+        f.write("  not-a-token:\n    driver: persisted_parquet\n")
+    idx = fresh(root)
+    assert idx.get("a" * 32) is None
+    assert idx.get("not-a-token") is None
+    assert idx.get(tok(1)).original_name == "source1"
+    assert idx.tokens() == [tok(1)]
+    assert listed(root) == [tok(1)]
 
 
-def test_one_broken_entry_does_not_hide_the_others(tmp_path):
-    good, bad = record(1), record(2)
-    text = HEADER + "sources:\n"
-    from intake_persistplus.index import dump_block
-
-    text += dump_block(good.token, good.to_entry())
+def test_one_broken_entry_does_not_hide_the_others(index, root):
+    good, bad = put_all(index, [record(1), record(2)]).values()
+    text = HEADER + "sources:\n" + dump_block(good.token, good.to_entry())
     text += f"  {bad.token}:\n    driver: 'unclosed\n    args: [\n"
-    (tmp_path / "cat.yaml").write_text(text)
-    idx = Index(location(str(tmp_path)))
-    assert idx.get(good.token).original_name == "source1"
-    assert idx.get(bad.token) is None  # skipped, logged; no exception
-    assert idx.get(good.token).original_name == "source1"
+    (root / "cat.yaml").write_text(text)
+    with pytest.warns(PersistWarning, match="not valid YAML"):
+        idx = fresh(root)
+        assert idx.get(good.token) == good
+    assert idx.get(bad.token) == bad  # its head is the truth
+    assert sorted(view_sources(root)) == [good.token, bad.token]
+
+
+@pytest.mark.xfail(strict=True, raises=yaml.YAMLError, reason=(
+    "package bug: index/core.py _fold_view decodes the lines of a view in the store's "
+    "layout with decode_entry and only catches CorruptIndexError, so one line that is "
+    "not valid YAML raises yaml.ScannerError from every Index.get"))
+def test_one_broken_line_does_not_hide_the_others(index, root):
+    good, bad = put_all(index, [record(1), record(2)]).values()
+    edit_line(root, bad.token, view_text_of(root).split(f"  {bad.token}: ")[1].split("\n")[0],
+              "{\"driver\": 'unclosed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PersistWarning)
+        idx = fresh(root)
+        assert idx.get(good.token) == good
+        assert idx.get(bad.token) == bad
+    assert sorted(view_sources(root)) == [good.token, bad.token]
+
+
+@pytest.mark.parametrize("timestamp", [253402300800, "nan", 1e30])
+def test_an_impossible_timestamp_skips_that_entry_only(root, timestamp):
+    root.mkdir()
+    good = record(1)
+    bad = dict(record(2).to_entry())
+    bad["metadata"] = dict(bad["metadata"], timestamp=float(timestamp), persist_version=None)
+    text = HEADER + "sources:\n" + dump_block(good.token, good.to_entry()) + dump_block(tok(2), bad)
+    (root / "cat.yaml").write_text(text)
+    idx = fresh(root)
+    assert idx.get(tok(2)) is None
+    assert idx.get(good.token) == good
+    assert listed(root) == [good.token]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "package bug: index/core.py _fold_view decodes each line of a view in the store's "
+    "layout with the unbounded yaml.load (text.decode_entry), not load_bounded: a line "
+    "with nested aliases is expanded (exponential time) and written expanded into the head"))
+def test_an_alias_bomb_on_one_line_is_refused(index, root):
+    put_all(index, [record(1), record(2)])
+    levels = ["&l0 [" + ",".join(["1"] * 10) + "]"]
+    levels += [f"&l{k} [" + ",".join([f"*l{k-1}"] * 10) + "]" for k in range(1, 5)]
+    edit_line(root, tok(2), '"original_metadata": {"i": 2}',
+              '"original_metadata": {"i": [' + ", ".join(levels) + "]}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PersistWarning)
+        start = time.monotonic()
+        assert fresh(root).get(tok(1)) is not None
+        took = time.monotonic() - start
+    assert head_path(root, tok(2)).stat().st_size < 10_000  # 10**5 values never land in the head
+    assert took < 0.5
+
+
+# -- heads ---------------------------------------------------------------------------------------
+def cut_short(data: bytes) -> bytes:
+    return data[:-7]
+
+
+def one_byte_changed(data: bytes) -> bytes:
+    n = data.index(b"source1")
+    return data[:n] + b"S" + data[n + 1:]
+
+
+def checksum_changed(data: bytes) -> bytes:
+    first, rest = data.split(b"\n", 1)
+    digit = b"0" if first[-1:] != b"0" else b"1"
+    return first[:-1] + digit + b"\n" + rest
+
+
+DAMAGES = [cut_short, one_byte_changed, checksum_changed]
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__)
+def test_a_damaged_head_is_rebuilt_from_its_newest_version(index, root, damage):
+    recs = put_all(index, [record(1), record(2)])
+    head = head_path(root, tok(1))
+    damaged = damage(head.read_bytes())
+    head.write_bytes(damaged)
+    rebuilt = record(1, ttl=42)  # what the source's newest record.yaml says
+    idx = fresh(root, rebuild=lambda t: rebuilt if t == tok(1) else None)
+    with pytest.warns(PersistWarning, match=re.escape(str(head)) + ".*checksum.*rebuilt it from version "
+                      + re.escape(rebuilt.version)):
+        assert idx.get(tok(1)) == rebuilt
+    (aside,) = [p for p in head.parent.iterdir() if p.name.startswith(tok(1) + ".damaged-")]
+    assert aside.read_bytes() == damaged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PersistWarning)
+        assert fresh(root).get(tok(1)) == rebuilt  # the head is whole again
+        assert fresh(root).get(tok(2)) == recs[tok(2)]
+    assert view_sources(root)[tok(1)]["metadata"]["ttl"] == 42
+    assert listed(root) == [tok(1), tok(2)]
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__)
+def test_a_damaged_head_without_a_version_gives_none_with_a_warning(index, root, damage):
+    recs = put_all(index, [record(1), record(2)])
+    head = head_path(root, tok(1))
+    head.write_bytes(damage(head.read_bytes()))
+    idx = fresh(root)
+    with pytest.warns(PersistWarning, match=re.escape(str(head)) + ".*checksum.*dropped"):
+        assert idx.get(tok(1)) is None
+    assert idx.get(tok(1)) is None and fresh(root).get(tok(1)) is None
+    assert idx.get(tok(2)) == recs[tok(2)]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "package bug: index/heads.py Heads._repair drops a head that cannot be rebuilt "
+    "(keep_aside) without a journal 'del' marker, so the compaction never removes its "
+    "line: tokens() and intake.open_catalog(cat.yaml) keep listing an entry get() says is gone"))
+def test_a_dropped_head_leaves_the_view(index, root):
+    put_all(index, [record(1), record(2)])
+    head = head_path(root, tok(1))
+    head.write_bytes(cut_short(head.read_bytes()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PersistWarning)
+        idx = fresh(root)
+        assert idx.get(tok(1)) is None
+        assert idx.tokens() == [tok(2)]
+    assert listed(root) == [tok(2)]
+
+
+def checksummed(body: bytes, generation: int = 5) -> bytes:
+    return b"#persistplus-head 2 %d %s\n" % (generation, hashlib.sha256(body).hexdigest().encode()) + body
+
+
+def entry_line(entry) -> bytes:
+    return (json.dumps(entry) + "\n").encode()
+
+
+GARBAGE = {
+    "empty": b"",
+    "binary": bytes(range(256)) * 3,
+    "no-newline": b"#persistplus-head 2 5 abc",
+    "bad-generation": b"#persistplus-head 2 five abc\n{}\n",
+    "huge-generation": checksummed(b"[]\n", 10**40),
+    "head-1": b"#persistplus-head 1 5 " + checksummed(b"{}\n")[-66:],
+    "not-json": checksummed(b"{driver: [unclosed\n"),
+    "not-utf8": checksummed(b'{"driver": "\xff\xfe"}\n'),
+    "a-list": checksummed(b"[1, 2, 3]\n"),
+    "null": checksummed(b"null\n"),
+    "empty-entry": checksummed(b"{}\n"),
+    "no-final-newline": checksummed(json.dumps(record(1).to_entry()).encode()),
+    "two-lines": checksummed(entry_line(record(1).to_entry()) * 2),
+    "another-sources-entry": checksummed(entry_line(record(9).to_entry())),
+    "bad-timestamp": checksummed(entry_line(dict(record(1).to_entry(), metadata={"timestamp": "x"}))),
+    "alias-bomb": checksummed(ALIAS_BOMB.split("metadata: ", 1)[1].encode()),
+}
+
+
+@pytest.mark.parametrize("garbage", list(GARBAGE.values()), ids=list(GARBAGE))
+@pytest.mark.parametrize("with_version", [True, False], ids=["rebuilt", "no-version"])
+def test_garbage_in_a_head_is_never_a_crash(index, root, garbage, with_version):
+    recs = put_all(index, [record(1), record(2)])
+    head_path(root, tok(1)).write_bytes(garbage)
+    rebuilt = record(1, ttl=42)
+    idx = fresh(root, rebuild=(lambda t: rebuilt) if with_version else None)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        start = time.monotonic()
+        got = idx.get(tok(1))
+        assert time.monotonic() - start < 2
+    assert got == (rebuilt if with_version else None)
+    (said,) = persist_warnings(seen)
+    assert str(head_path(root, tok(1))) in said
+    assert idx.get(tok(2)) == recs[tok(2)]
+    assert tok(2) in idx.tokens()
+
+
+@pytest.mark.parametrize("garbage", ["binary", "not-json", "a-list", "two-lines"])
+def test_a_commit_replaces_a_damaged_head(index, root, garbage):
+    put_all(index, [record(1), record(2)])
+    head_path(root, tok(1)).write_bytes(GARBAGE[garbage])
+    newer = record(1, ttl=9)
+    index.put(newer)
+    assert fresh(root).get(tok(1)) == newer
+    head_path(root, tok(2)).write_bytes(GARBAGE[garbage])
+    assert index.delete(tok(2)) is True
+    assert not head_path(root, tok(2)).exists() and fresh(root).get(tok(2)) is None
+    assert listed(root) == [tok(1)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.binary(max_size=300)
+    | st.binary(max_size=300).map(checksummed)
+    | st.text(max_size=200).map(lambda s: checksummed(s.encode("utf-8") + b"\n"))
+)
+def test_any_bytes_in_a_head_are_never_a_crash(data):
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        idx = fresh(root)
+        idx.ensure()
+        rec = record(1)
+        idx.put(rec)
+        head_path(root, rec.token).write_bytes(data)
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            assert fresh(root, rebuild=lambda t: rec).get(rec.token) == rec
+            head_path(root, rec.token).write_bytes(data)
+            assert fresh(root).get(rec.token) in (None, rec)
+
+
+def test_a_damaged_head_is_rebuilt_through_the_store(csv_catalog, persist_dir):
+    source = intake.open_catalog(str(csv_catalog)).csvsource
+    source.persist()
+    rec = store.record(source(persist_mode="never"))
+    head = head_path(persist_dir, rec.token)
+    head.write_bytes(cut_short(head.read_bytes()))
+    with pytest.warns(PersistWarning, match=re.escape(str(head)) + ".*rebuilt it from version "
+                      + re.escape(rec.version)):
+        again = intake.open_catalog(str(csv_catalog)).csvsource
+        assert again.is_persisted
+    assert again.read().shape == (200, 4)
+    assert store.record(rec.token) == rec
+    assert list(intake.open_catalog(str(persist_dir / "cat.yaml"))) == [rec.token]
+
+
+# -- format 1 (0.1.0) is upgraded; a newer format is refused ------------------------------------
+@pytest.mark.parametrize("header", [HEADER_1, "metadata:\n  version: 1\n", ""],
+                         ids=["format-1", "no-number", "no-metadata"])
+def test_a_format_1_view_is_upgraded_in_place(root, header, no_persist_warning):
+    root.mkdir()
+    recs = [record(1), record(2, ttl=60), record(3)]
+    text = header + "sources:\n" + "".join(dump_block(r.token, r.to_entry()) for r in recs)
+    (root / "cat.yaml").write_text(text)
+    assert not (root / ".heads").exists()
+
+    idx = fresh(root)
+    for r in recs:
+        assert idx.get(r.token) == r
+        assert head_entry(root, r.token) == r.to_entry()
+    assert sorted(idx.tokens()) == sorted(r.token for r in recs)
+    new = view_text_of(root)
+    assert new.startswith(HEADER) and is_canonical(root)
+    assert yaml.safe_load(new)["metadata"]["persistplus_index"] == 2
+    assert listed(root) == sorted(r.token for r in recs)
+    assert fresh(root).get(tok(2)).ttl == 60
+
+
+def test_a_format_1_store_is_upgraded_through_intake(csv_catalog, persist_dir, no_persist_warning):
+    source = intake.open_catalog(str(csv_catalog)).csvsource
+    source.persist()
+    rec = store.record(source(persist_mode="never"))
+    # what 0.1.0 left: a block-style view, version folders, no heads or journal
+    for name in (".heads", ".journal", ".names"):
+        for p in (persist_dir / name).rglob("*"):
+            if p.is_file():
+                p.unlink()
+    (persist_dir / ".cat.yaml.stamp").unlink()
+    (persist_dir / "cat.yaml").write_text(HEADER_1 + "sources:\n" + dump_block(rec.token, rec.to_entry()))
+
+    fresh_store = type(store)(str(persist_dir))
+    assert fresh_store.record(rec.token) == rec
+    assert list(fresh_store) == [rec.token]
+    assert head_path(persist_dir, rec.token).exists()
+    assert yaml.safe_load(view_text_of(persist_dir))["metadata"]["persistplus_index"] == 2
+    assert intake.open_catalog(str(csv_catalog)).csvsource.is_persisted
+
+
+def store_files(folder: Path) -> dict[str, bytes]:
+    """Every file of the store but the lock files, with its content."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(".lock") and ".locks" not in p.parts
+    }
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["canonical", "flow-style"])
-def test_an_index_from_a_newer_format_is_refused_and_never_overwritten(
-    csv_catalog, persist_dir, fast
-):
-    from intake_persistplus import IndexFormatError, PersistWarning, store
-
+def test_an_index_from_a_newer_format_is_refused_and_never_overwritten(csv_catalog, persist_dir, fast):
     cat = intake.open_catalog(str(csv_catalog))
     cat.csvsource.persist()
     index = persist_dir / "cat.yaml"
-    text = index.read_text().replace("persistplus_index: 1", "persistplus_index: 2")
+    text = index.read_text().replace("persistplus_index: 2", "persistplus_index: 3")
+    assert "persistplus_index: 3" in text
     if not fast:  # the whole-file parse checks the format too
-        doc = yaml.safe_load(text)
-        text = yaml.safe_dump(doc, default_flow_style=True)
+        text = yaml.safe_dump(yaml.safe_load(text), default_flow_style=True)
     index.write_text(text)
-    with pytest.raises(IndexFormatError, match="format 2.*upgrade intake-persistplus"):
+    before = store_files(persist_dir)
+    with pytest.raises(IndexFormatError, match="format 3.*upgrade intake-persistplus"):
         len(store)
     with pytest.warns(PersistWarning, match="newer intake-persistplus"):
         source = intake.open_catalog(str(csv_catalog)).csvsource
     assert not source.is_persisted and source.read().shape == (200, 4)
     with pytest.raises(IndexFormatError):
         source.persist()
+    with pytest.raises(IndexFormatError):
+        fresh(persist_dir).get(store.get_tok(source))
     assert index.read_text() == text  # never rebuilt over
-
-
-@pytest.mark.parametrize("timestamp", [253402300800, "nan", 1e30])
-def test_an_impossible_timestamp_skips_that_entry_only(tmp_path, timestamp):
-    from intake_persistplus.index import dump_block
-
-    good = record(1)
-    bad = dict(record(2).to_entry())
-    bad["metadata"] = dict(bad["metadata"], timestamp=float(timestamp), persist_version=None)
-    text = HEADER + "sources:\n" + dump_block(good.token, good.to_entry()) + dump_block(tok(2), bad)
-    (tmp_path / "cat.yaml").write_text(text)
-    idx = Index(location(str(tmp_path)))
-    assert idx.get(tok(2)) is None
-    assert idx.get(good.token).original_name == good.original_name
+    assert store_files(persist_dir) == before  # nor a head or a marker written
 
 
 @pytest.mark.parametrize(
     "spelling",
     [
-        "metadata:\n  version: 1\n  persistplus_index: 2  # written by 3.0\n",
-        "metadata: {version: 1, persistplus_index: 2}\n",
-        "metadata:\n    version: 1\n    persistplus_index: 2\n",
-        "metadata:\n  persistplus_index: '2'\n",
+        "metadata:\n  version: 1\n  persistplus_index: 3  # written by 3.0\n",
+        "metadata: {version: 1, persistplus_index: 3}\n",
+        "metadata:\n    version: 1\n    persistplus_index: 3\n",
+        "metadata:\n  persistplus_index: '3'\n",
+        'metadata: {"persistplus_index": "3"}\n',
+        "metadata:\n  persistplus_index:\n    3\n",
+        "metadata:\r\n  persistplus_index: 3\r\n",
     ],
-    ids=["comment", "flow", "indent-4", "quoted"],
+    ids=["comment", "flow", "indent-4", "quoted", "json", "next-line", "crlf"],
 )
 def test_every_spelling_of_a_newer_format_is_refused_before_anything_is_written(
     csv_catalog, persist_dir, spelling
 ):
-    from intake_persistplus import IndexFormatError, store
-
     persist_dir.mkdir()
     text = spelling + "sources: {}\n"
-    (persist_dir / "cat.yaml").write_text(text)
+    (persist_dir / "cat.yaml").write_bytes(text.encode())
     source = intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never")
-    with pytest.raises(IndexFormatError, match=f"{persist_dir}.*format 2"):
+    with pytest.raises(IndexFormatError, match=f"{persist_dir}.*format 3"):
         source.persist()
-    assert sorted(p.name for p in persist_dir.iterdir()) == ["cat.yaml"]  # no version written
-    assert (persist_dir / "cat.yaml").read_text() == text
+    assert list(store_files(persist_dir)) == ["cat.yaml"]  # no version, head or marker written
+    assert (persist_dir / "cat.yaml").read_bytes() == text.encode()
     with pytest.raises(IndexFormatError):
         len(store)
+    with pytest.raises(IndexFormatError):
+        fresh(persist_dir).get(tok(1))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "package bug: index/text.py check_header takes the first word after "
+    "'persistplus_index:' for the number, so a tag or anchor that YAML reads through "
+    "(!!int 3, &n 3) is refused as CorruptIndexError 'bad format number', and a view "
+    "of the current format spelled so ('!!int 2') cannot be read at all"))
+@pytest.mark.parametrize("number, error", [("!!int 3", IndexFormatError), ("&n 3", IndexFormatError),
+                                           ("!!int 2", None)], ids=["tag-3", "anchor-3", "tag-2"])
+def test_a_tagged_format_number_is_read_as_yaml_reads_it(root, number, error):
+    root.mkdir()
+    rec = record(1)
+    text = f"metadata:\n  persistplus_index: {number}\nsources:\n" + dump_block(rec.token, rec.to_entry())
+    (root / "cat.yaml").write_text(text)
+    if error is None:
+        assert fresh(root).get(rec.token) == rec
+    else:
+        with pytest.raises(error):
+            fresh(root).get(rec.token)
+        assert view_text_of(root) == text
+
+
+# -- one entry, one line ------------------------------------------------------------------------
+ODD_CHARS = "\x00\x01\t\n\r\x0b\x0c\x1b\x7f\x80\x85\x9f\xa0\u2028\u2029\ufeff\ufffe\uffff\U0001f600\U0010ffff\"'\\:#{}[],&*!|>%@` -?"
+texts = st.text(st.characters(exclude_categories=("Cs",)) | st.sampled_from(ODD_CHARS), max_size=12) | st.sampled_from(
+    ["", "null", "~", "true", "yes", "no", "on", "1e3", "0x10", "1_000", "012", ".inf", "-.nan",
+     "12:30", "2024-01-01", "<<", "=", "1.0", " a", "a ", "- a", "{{ CATALOG_DIR }}", "a: b", "#x"]
+)
+floats = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [1e20, -1e20, -0.0, 0.0, 5e-324, 1e-5, 1e-7, 1e15, 1e16, 2.0**53, 1.5e300, 0.1]
+)
+ints = st.integers() | st.integers(-(2**200), 2**200) | st.sampled_from([2**63, -(2**63) - 1, 10**30])
+values = st.recursive(
+    st.none() | st.booleans() | ints | floats | texts,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(texts, children, max_size=4),
+    max_leaves=12,
+)
+entries = st.dictionaries(texts, values, max_size=5)
+
+
+def same(a, b) -> bool:
+    """Equal, and of the same types all the way down (1 is not 1.0 nor True; -0.0 is not 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+    "package bug: index/text.py encode_entry falls back to yaml.dump(default_flow_style=True) "
+    "for an entry YAML reads differently as JSON (a float like 1e-05 or 1e+20), and PyYAML "
+    "writes a multi-line string in that flow mapping single-quoted over several lines: "
+    "ValueError 'could not be written on one line'"))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example({"description": "two\nlines", "metadata": {"tolerance": 1e-05}})
+@given(entries)
+def test_encode_entry_gives_one_line_json_and_yaml_read_back(entry):
+    line = encode_entry(entry)
+    assert not any(c in line for c in "\n\r\x85\u2028\u2029"), repr(line)  # YAML line breaks
+    assert same(yaml.safe_load(line), entry), line
+    assert same(decode_entry(line), entry), line
+    try:
+        as_json = json.loads(line)
+    except ValueError:
+        pass  # written as a YAML flow mapping
+    else:
+        assert same(as_json, entry), line
+    view = view_text({"a" * 32: line})  # and inside the view, as intake reads it
+    assert same(yaml.safe_load(view)["sources"]["a" * 32], entry)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.from_regex(r"[0-9a-f]{16,64}", fullmatch=True), entries, max_size=5))
+def test_read_view_of_view_text_gives_back_the_lines(by_token):
+    try:
+        lines = {t: encode_entry(e) for t, e in by_token.items()}
+    except ValueError:  # the bug test_encode_entry_gives_one_line_json_and_yaml_read_back shows
+        reject()
+    text = view_text(lines)
+    assert read_view(text) == lines
+    assert list(read_view(text)) == list(lines)
+    doc = yaml.safe_load(text)  # what intake.open_catalog reads
+    assert doc["metadata"]["persistplus_index"] == FORMAT
+    assert same(doc["sources"] or {}, by_token)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+    "package bug (see test_encode_entry_gives_one_line_json_and_yaml_read_back): a catalog "
+    "entry with a multi-line description and a float like 1e-05 in its metadata cannot be persisted"))
+def test_a_multi_line_description_with_a_small_float_can_be_persisted(tmp_path, persist_dir):
+    data = tmp_path / "data2"
+    data.mkdir()
+    make_frame().to_csv(data / "table.csv", index=False)
+    cat = write_catalog(data, {"csvsource": {
+        "description": "a CSV table\nover two lines",
+        "driver": "csv",
+        "args": {"urlpath": "{{ CATALOG_DIR }}/table.csv"},
+        "metadata": {"tolerance": 1e-5},
+    }})
+    intake.open_catalog(str(cat)).csvsource.persist()
+    source = intake.open_catalog(str(cat)).csvsource
+    assert source.is_persisted and source.read().shape == (200, 4)
+    (entry,) = view_sources(persist_dir).values()
+    assert entry["metadata"]["original_description"] == "a CSV table\nover two lines"

@@ -26,9 +26,10 @@ The commit protocol (see ``docs/guarantees.rst``):
 * **Names**: ``<root>/.names/<hash of the entry name>/<token>`` lists the
   tokens persisted under a name, so a lookup by name reads only those heads.
 
-A store of up to :data:`SMALL_VIEW` entries compacts after every commit, so
-its ``cat.yaml`` is always current (rewriting it costs a millisecond or two);
-a bigger one leaves that to the operations above.
+A local store of up to :data:`SMALL_VIEW` entries compacts after every
+commit, so its ``cat.yaml`` is always current (rewriting it costs a
+millisecond or two); a bigger one, or one on an object store, leaves that to
+the operations above.
 
 A catalog access reads one head (and stats the view and its stamp): its cost
 does not depend on the size of the store.
@@ -36,6 +37,7 @@ does not depend on the size of the store.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -306,7 +308,10 @@ class Index(Heads):
         return lines
 
     def settle(self) -> None:
-        """After a commit: compact a small store's view (see :data:`SMALL_VIEW`)."""
+        """After a commit: compact a small local store's view (see :data:`SMALL_VIEW`;
+        on object stores each compaction costs requests a commit should not pay)."""
+        if not self.loc.local:
+            return
         stamp = self._read_stamp()
         if stamp is None or not isinstance(stamp.get("entries"), int) or stamp["entries"] >= SMALL_VIEW:
             return
@@ -367,9 +372,11 @@ class Index(Heads):
         return lines
 
     # -- writing ---------------------------------------------------------------
-    def put(self, record: Record, check: Callable[[], None] | None = None) -> None:
-        """Commit ``record`` as its source's entry; ``check`` runs first, under the
-        source's lock (the version it names still exists, say)."""
+    def put(self, record: Record, check: Callable[[], None] | None = None,
+            inherit_keep: bool = False) -> Record:
+        """Commit ``record`` as its source's entry, and return it; ``check`` runs
+        first, under the source's lock (the version it names still exists, say).
+        ``inherit_keep`` takes ``keep`` from the entry it replaces."""
         with self._lock, self.token_lock(record.token):
             try:
                 old = self._read_head(record.token, repair=False)
@@ -377,11 +384,15 @@ class Index(Heads):
                 old = None
             if check is not None:
                 check()
+            if inherit_keep and old is not None and old.record.keep != record.keep:
+                record = dataclasses.replace(record, keep=old.record.keep)
+            known = old is not None and old.record.original_name == record.original_name
             self._write_head(record.token, record.to_entry(), old.generation if old else 0,
-                             name=record.original_name)
+                             name=None if known else record.original_name)
             if self._fallback:
                 self._fallback.pop(record.token, None)
         self.settle()
+        return record
 
     def delete(self, token: str, then: Callable[[], None] | None = None) -> bool:
         """Remove ``token``'s entry, then run ``then`` (delete its files, say) under
@@ -407,6 +418,8 @@ class Index(Heads):
 
     def ensure(self) -> None:
         """Create an empty view if there is none (a new store)."""
+        if self._view_ok is not None:  # seen this process: it exists
+            return
         if self.loc.signature(INDEX) is None and self.loc.signature(STAMP) is None:
             with self._lock, self.lock():
                 if self.loc.signature(INDEX) is None and self.loc.signature(STAMP) is None:
