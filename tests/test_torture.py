@@ -339,3 +339,49 @@ def test_a_stopped_lock_holder_blocks_others_only_for_a_while(tmp_path, monkeypa
         holder.wait()
     source.persist()  # the holder is gone: its lock with it
     assert len(PersistStore(url).versions(token)) == 2
+
+
+def test_a_copy_whose_data_is_gone_is_never_handed_out(tmp_path, monkeypatch, csv_catalog):
+    from intake_persistplus import PersistWarning
+
+    url = str(tmp_path / "store")
+    monkeypatch.setitem(intake.conf, "persist_path", url)
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource(persist_mode="never").persist()
+    cat.csvsource(persist_mode="never").persist()
+    st = PersistStore(url)
+    token = next(iter(st))
+    older, newer = (v.version for v in st.versions(token))
+    import shutil
+
+    shutil.rmtree(os.path.join(url, token, newer))  # someone deleted the served version
+    with pytest.warns(PersistWarning, match="missing.*serving the original"):
+        source = cat.csvsource
+    assert not source.is_persisted and source.read().shape == (200, 4)
+    assert st.record(token).version == older  # repaired: the newest complete version
+    assert cat.csvsource.read().shape == (200, 4) and cat.csvsource.is_persisted
+    shutil.rmtree(os.path.join(url, token, older))
+    with pytest.warns(PersistWarning, match="missing"):
+        assert not cat.csvsource.is_persisted
+    assert token not in st and dangling(url) == []
+
+
+def test_a_hand_edit_cannot_make_retention_delete_the_served_version(tmp_path, monkeypatch, csv_catalog):
+    url = str(tmp_path / "store")
+    monkeypatch.setitem(intake.conf, "persist_path", url)
+    cat = intake.open_catalog(str(csv_catalog))
+    for _ in range(3):
+        cat.csvsource(persist_mode="never").persist()
+    st = PersistStore(url)
+    token = next(iter(st))
+    served = st.record(token).version
+    for bad in ("../x", "..", "/etc", "20200101T000000.000000Z-abcdef"):
+        text = open(os.path.join(url, "cat.yaml")).read()
+        current = PersistStore(url).record(token).version
+        with open(os.path.join(url, "cat.yaml"), "w") as f:
+            f.write(text.replace(f'"persist_version": "{current}"', f'"persist_version": "{bad}"'))
+        PersistStore(url).prune(keep=1)
+        PersistStore(url).gc()
+        assert os.path.isdir(os.path.join(url, token, served)), bad
+        assert cat.csvsource.read().shape == (200, 4) and cat.csvsource.is_persisted
+    assert sorted(os.listdir(tmp_path)) == sorted(["store", "data"])  # nothing outside touched

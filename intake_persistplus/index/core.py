@@ -209,10 +209,12 @@ class Index(Heads):
         if text is not None:  # a newer format is never written over
             try:
                 lines = read_view(text)
-                entries = (
-                    {t: decode_entry(v) for t, v in lines.items()} if lines is not None
-                    else parse_whole(text, where)
-                )
+                entries = parse_whole(text, where) if lines is None else {}
+                for token, line in (lines or {}).items():
+                    try:
+                        entries[token] = decode_entry(line)
+                    except CorruptIndexError as e:  # that line only: its head stays
+                        logger.warning("ignoring the entry %s in %s: %s", token, self.path, e)
             except IndexFormatError:
                 raise
             except CorruptIndexError as e:

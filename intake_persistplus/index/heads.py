@@ -98,6 +98,11 @@ class Heads:
             record = self.rebuild(token) if self.rebuild is not None else None
             if record is not None:
                 self._write_head(token, record.to_entry(), 0)
+            else:  # the view drops it at its next compaction
+                if self.loc.local:
+                    self.loc.makedirs(JOURNAL)
+                self.loc.write_bytes(b"", JOURNAL, f"{token}.{time.time_ns()}.del")
+                self._heads.pop(token, None)
             warnings.warn(
                 f"{error}; "
                 + (f"rebuilt it from version {record.version}" if record else "no complete version "

@@ -30,6 +30,7 @@ import re
 import yaml
 
 from ..errors import CorruptIndexError, IndexFormatError
+from ..walk import walk
 
 #: the version of the index format this package writes and reads
 FORMAT = 2
@@ -130,15 +131,18 @@ def parse_whole(text: str, where: str = "the persist index") -> dict:
     check_format(md.get("persistplus_index") if isinstance(md, dict) else None, where)
     return {str(token): entry for token, entry in (data.get("sources") or {}).items()}
 
-_FORMAT_RE = re.compile(r"""\bpersistplus_index["']?[ \t]*:[ \t]*["']?([^\s,}"'#]+)""")
+_FORMAT_RE = re.compile(
+    r"""\bpersistplus_index["']?[ \t]*:[ \t]*(?:(?:![^\s]*|&[^\s]+)[ \t]+)*["']?([^\s,}"'#]+)"""
+)
 
 
 def check_format(value: object, where: str = "the persist index") -> None:
     """Refuse an index written in a newer format than :data:`FORMAT`."""
     if value is None:
         return
+    text = str(value).strip()
     try:
-        number = int(str(value).strip())
+        number = int(text, 0) if text[:2].lower() in ("0x", "0o", "0b") else int(float(text))
     except ValueError:
         raise CorruptIndexError(f"{where} has a bad format number {value!r}") from None
     if number > FORMAT:
@@ -168,32 +172,90 @@ def _escape(m: re.Match) -> str:
     return f"\\u{ord(m.group()):04x}"
 
 
-def encode_entry(entry: dict) -> str:
-    """One line that both ``json.loads`` and YAML read back as ``entry``.
-
-    Most entries are written as JSON; one that YAML would read differently
-    (keys that are not strings, floats like ``1e+20`` that YAML 1.1 takes for
-    text, infinities) is written as a YAML flow mapping instead.
-    """
-    try:
-        text = _UNSAFE_RE.sub(_escape, json.dumps(entry, ensure_ascii=False, allow_nan=False))
-        if json.loads(text) == entry and load(text) == entry:
-            return text
-    except (ValueError, TypeError, yaml.YAMLError):
-        pass
-    text = yaml.dump(entry, Dumper=_Dumper, default_flow_style=True, width=1 << 30,
-                     allow_unicode=False, sort_keys=False).strip()
-    if "\n" in text:  # pragma: no cover - flow style never needs a line break
-        raise ValueError("an index entry could not be written on one line")
+def _float_text(value: float) -> str:
+    """A float as YAML 1.1 reads it back exactly (and JSON too, when finite)."""
+    if value != value:
+        return ".nan"
+    if value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:  # 1e-05: YAML 1.1 wants a dot, or reads text
+        text = f"{mantissa}.0e{exponent}"
     return text
 
 
+def _same(a: object, b: object) -> bool:
+    """Equal, with types (1, 1.0 and True differ) and NaN equal to itself."""
+    def canon(x):
+        return json.dumps(x, sort_keys=True, allow_nan=True, default=repr) + repr(type(x))
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return canon(a) == canon(b)
+
+
+def encode_entry(entry: dict) -> str:
+    """One line that YAML, and (unless it holds NaN or infinities) ``json.loads``,
+    read back as ``entry``: JSON, with floats spelled the way YAML 1.1 needs
+    (``1.0e-05``, not ``1e-05``, which it reads as text). An entry JSON cannot
+    hold (keys that are not strings) is written as a YAML flow mapping.
+
+    Raises
+    ------
+    ValueError
+        for an entry that cannot be written on one line (a string that is not
+        valid Unicode, say).
+    """
+    floats: list[str] = []
+
+    def mark(value):
+        if isinstance(value, float):
+            floats.append(_float_text(value))
+            return f"\x00{len(floats) - 1}\x00"
+        return value
+
+    try:
+        text = json.dumps(walk(entry, mark), ensure_ascii=False)
+        text = re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: floats[int(m.group(1))], text)
+        text = _UNSAFE_RE.sub(_escape, text)
+        if _same(load(text), entry):
+            return text
+    except (ValueError, TypeError, yaml.YAMLError):
+        pass
+    text = yaml.dump(entry, Dumper=_Dumper, default_flow_style=True, default_style='"',
+                     width=1 << 30, allow_unicode=False, sort_keys=False).strip()
+    try:
+        if "\n" not in text and _same(load(text), entry):
+            return text
+    except yaml.YAMLError:
+        pass
+    raise ValueError(f"this index entry cannot be written on one line: {entry!r:.200}")
+
+
 def decode_entry(text: str) -> object:
-    """The entry written by :func:`encode_entry` (JSON, else YAML flow)."""
+    """The entry written by :func:`encode_entry` (JSON, else YAML flow, whose
+    aliases are bounded as in :func:`load_bounded`).
+
+    Raises
+    ------
+    CorruptIndexError
+        for a line that is neither.
+    """
     try:
         return json.loads(text)
     except ValueError:
-        return load(text)
+        pass
+    try:
+        return load_bounded(text, "an index entry")
+    except RecursionError:
+        raise CorruptIndexError("an index entry is nested too deeply") from None
+    except yaml.YAMLError as e:
+        raise CorruptIndexError(f"an index entry is not valid YAML: {e}") from None
 
 
 _LINE_RE = re.compile(r"  ([0-9a-f]{16,64}): (.+)")
