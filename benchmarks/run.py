@@ -37,6 +37,7 @@ from bench_import import bench_import  # noqa: E402
 from bench_index import bench_catalog_access, bench_persist_big_store  # noqa: E402
 from bench_memory import bench_peak_rss  # noqa: E402
 from bench_remote import bench_remote  # noqa: E402
+from bench_scale import bench_scale_local, bench_scale_s3  # noqa: E402
 from bench_speed import bench_persist_speed, bench_read_speed  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
@@ -48,6 +49,8 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "read_speed": bench_read_speed,
     "concurrency": bench_concurrency,
     "remote": bench_remote,
+    "scale_local": bench_scale_local,
+    "scale_s3": bench_scale_s3,
 }
 
 RESULTS_DIR = HERE / "results"

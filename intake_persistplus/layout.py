@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import errno
 import os
 import re
 import secrets
@@ -205,9 +204,6 @@ class Location:
         self.fs.pipe_file(path, data)
         self.fs.invalidate_cache(path)
 
-    def append(self, data: bytes, *parts: str) -> None:  # pragma: no cover - local only
-        raise NotImplementedError("object stores cannot append")
-
     def keep_aside(self, *parts: str) -> str:
         """Copy a damaged file out of the way; return where it went."""
         path = self.path_of(*parts)
@@ -358,16 +354,6 @@ class LocalLocation(Location):
                 return [e.name for e in it if e.is_file(follow_symlinks=False)]
         except (FileNotFoundError, NotADirectoryError):
             return []
-
-    def append(self, data: bytes, *parts: str) -> None:
-        path = self.checked(*parts)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW)
-        try:
-            written = os.write(fd, data)
-            if written != len(data):  # pragma: no cover - disk full and the like
-                raise OSError(errno.EIO, f"short write to {path}")
-        finally:
-            os.close(fd)
 
     def replace(self, data: bytes, *parts: str) -> None:
         path = self.checked(*parts)

@@ -14,6 +14,7 @@ Both let a damaged index (:class:`CorruptIndexError`) or an unusable location
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import logging
@@ -163,6 +164,14 @@ class PersistStore(StoreVersions, StoreUpkeep):
             return tokenize(x)
         raise TypeError(f"cannot find a store token for {x!r}")
 
+    def named(self, x: str) -> list[Record]:
+        """The records of a token, or of every entry persisted under a name (each
+        set of user parameters), reading only their heads."""
+        if is_token(x):
+            rec = self.lookup(x)
+            return [] if rec is None else [rec]
+        return self._index().named(x)
+
     def token_of_name(self, name: str) -> str:
         """The token of the one persisted entry named ``name`` (see :meth:`get_tok`)."""
         found = self._index().named(name)
@@ -214,6 +223,11 @@ class PersistStore(StoreVersions, StoreUpkeep):
         return open_copy(record, self._loc())
 
     # -- the mapping ---------------------------------------------------------------
+    def records(self) -> dict[str, Record]:
+        """Every entry's current record, by token: one pass over ``cat.yaml``
+        (brought up to date first), no version opened."""
+        return self._index().records()
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._index().tokens())
 
@@ -294,12 +308,18 @@ class PersistStore(StoreVersions, StoreUpkeep):
                 "was writing; nothing was published: persist again"
             ) from e
 
-        def still_there() -> None:
-            if not loc.exists(token, record.version, RECORD):
+        def still_there(rec: Record) -> Record:
+            """Under the source's lock: the version is all there (one listing), and
+            its size is known."""
+            files = loc.find(token, rec.version)
+            if not any(path.endswith("/" + RECORD) for path in files):
                 raise PersistConflictError(
-                    f"{record.label} ({token}) was removed, or the store at {self.path} "
+                    f"{rec.label} ({token}) was removed, or the store at {self.path} "
                     "cleared, while this persist was writing; nothing was published: persist again"
                 )
+            return dataclasses.replace(
+                rec, size=sum(int(i.get("size") or 0) for i in files.values() if i.get("type") == "file")
+            )
 
         try:
             with self._writing(f"publish version {record.version} of {token} in the index"):

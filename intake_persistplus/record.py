@@ -79,6 +79,8 @@ class Record:
         the user parameters of the catalog access that made the original.
     dependencies:
         tokens of persisted sources this one was made from (pipelines).
+    size:
+        bytes of the version's files as written (``None``: not measured).
     """
 
     token: str
@@ -97,6 +99,7 @@ class Record:
     parameters: dict = field(default_factory=dict)
     description: str = ""
     dependencies: list = field(default_factory=list)
+    size: int | None = None
 
     def expired(self, now: float | None = None) -> bool:
         """True once ``ttl`` seconds have passed since ``timestamp`` (``ttl=0``: always)."""
@@ -151,6 +154,7 @@ class Record:
             "persist_keep": self.keep,
             "original_parameters": self.parameters,
             "dependencies": self.dependencies,
+            "persist_bytes": self.size,
         }
 
     def to_entry(self) -> dict:
@@ -206,6 +210,7 @@ class Record:
             return v if isinstance(v, dict) else {}
 
         deps = md.get("dependencies") or []
+        size = md.get("persist_bytes")
         return cls(
             token=token,
             driver=driver,
@@ -223,4 +228,5 @@ class Record:
             parameters=_dict("original_parameters"),
             description=str(entry.get("description") or ""),
             dependencies=[d for d in deps if is_token(d)] if isinstance(deps, list) else [],
+            size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
         )

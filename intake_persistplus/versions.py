@@ -9,6 +9,7 @@ names the current one. The functions here read the folders; the store
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import time
@@ -92,7 +93,10 @@ def newest_record(loc: Location, token: str) -> Record | None:
         r for name in loc.listdir(token) if not name.startswith(".")
         and (r := read_version(loc, token, name)) is not None and r.version == name
     ]
-    return max(found, key=lambda r: (r.timestamp, r.version)) if found else None
+    if not found:
+        return None
+    newest = max(found, key=lambda r: (r.timestamp, r.version))
+    return dataclasses.replace(newest, size=loc.du(token, newest.version))
 
 
 def _utc(timestamp: float) -> str:

@@ -211,6 +211,15 @@ class StoreLocation:
     def local(self) -> bool:
         return self.kind == "local"
 
+    def view(self) -> str:
+        """The text of ``cat.yaml`` once brought up to date, as a user who runs
+        ``intake-persist list`` before editing it reads it (an object store's
+        view is not rewritten at every commit)."""
+        from intake_persistplus import PersistStore
+
+        PersistStore(self.url).compact()
+        return self.read_text("cat.yaml")
+
     def __repr__(self) -> str:
         return f"StoreLocation({self.kind!r}, {self.url!r})"
 

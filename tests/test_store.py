@@ -148,7 +148,7 @@ def test_hand_edited_ttl_takes_effect_in_the_next_process(three_sources, store_l
     cat = three_sources
     cat.t0.persist(ttl=0)
     token = store.get_tok(cat.t0(persist_mode="never"))
-    doc = yaml.safe_load(loc.read_text("cat.yaml"))
+    doc = yaml.safe_load(loc.view())
     doc["sources"][token]["metadata"]["ttl"] = None
     loc.write_text(yaml.safe_dump(doc), "cat.yaml")
 
@@ -172,7 +172,7 @@ def test_the_index_is_data_not_code(three_sources, store_location, tmp_path):
     cat.t0.persist()
     token = store.get_tok(cat.t0(persist_mode="never"))
     marker = tmp_path / "pwned"
-    doc = yaml.safe_load(loc.read_text("cat.yaml"))
+    doc = yaml.safe_load(loc.view())
     evil = dict(doc["sources"][token])
     evil["driver"] = "os.system"
     evil["args"] = {"command": f"touch {marker}"}
@@ -200,7 +200,7 @@ def test_a_yaml_python_tag_in_the_index_runs_nothing(three_sources, store_locati
     cat = three_sources
     cat.t0.persist()
     marker = tmp_path / "pwned"
-    text = loc.read_text("cat.yaml")
+    text = loc.view()
     loc.write_text(text + f"evil: !!python/object/apply:os.system ['touch {marker}']\n", "cat.yaml")
     with pytest.warns(PersistWarning, match="(?s)not valid YAML.*rebuilt it"):
         source = cat.t0
@@ -294,7 +294,7 @@ def test_the_index_cannot_choose_storage_options_or_add_keys(three_sources, stor
     cat = three_sources
     cat.t0.persist()
     token = store.get_tok(cat.t0(persist_mode="never"))
-    doc = yaml.safe_load(loc.read_text("cat.yaml"))
+    doc = yaml.safe_load(loc.view())
     doc["sources"][token]["args"]["storage_options"] = {"endpoint_url": "http://attacker.invalid"}
     doc["sources"]["not-a-token"] = {"driver": "csv", "args": {}}
     loc.write_text(yaml.safe_dump(doc), "cat.yaml")
@@ -312,7 +312,7 @@ def test_a_hand_edit_of_the_index_takes_effect_on_the_next_store_operation(three
     cat.t0.persist(ttl=0)
     token = store.get_tok(cat.t0(persist_mode="never"))
     assert store.record(token).ttl == 0 and store.needs_refresh(token)  # the store has read it
-    text = loc.read_text("cat.yaml")
+    text = loc.view()
     assert text.count('"ttl": 0,') == 1
     loc.write_text(text.replace('"ttl": 0,', '"ttl": 9,'), "cat.yaml")  # same size
     assert store.record(token).ttl == 9 and not store.needs_refresh(token)

@@ -22,6 +22,7 @@ ORDER = [
     "record",
     "index.text",
     "index.heads",
+    "index.edits",
     "index.core",
     "index",
     "originals",

@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("list", c.cmd_list, "list persisted entries: token, name, container, size, age, ttl, expiry", [js])
+    p = add("list", c.cmd_list, "list persisted entries: token, name, container, size, age, ttl, expiry", [js])
+    p.add_argument("entries", nargs="*", metavar="TOKEN|NAME",
+                   help="only these (a name lists each of its parameter sets)")
     p = add("info", c.cmd_info, "everything about one entry", [js])
     p.add_argument("entry", metavar="TOKEN|NAME")
     p = add("versions", c.cmd_versions, "the stored versions of one entry, newest last", [js])

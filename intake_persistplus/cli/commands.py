@@ -56,9 +56,15 @@ def resolve(ident: str) -> str:
 def cmd_list(args) -> int:
     store = _store()
     now = time.time()
-    sizes = store.du()["entries"]  # one pass over the store's folders
-    found = [(rec, entry_row(rec, now, sizes.get(t, 0)))
-             for t in store if (rec := store.lookup(t)) is not None]
+    if args.entries:  # only the heads of these: the store's size does not matter
+        records = {}
+        for name in args.entries:
+            found = store.named(name) or store.named(resolve(name))  # a token prefix, or an error
+            records.update((r.token, r) for r in found)
+    else:
+        records = store.records()  # one pass over cat.yaml; sizes are in the records
+    found = [(rec, entry_row(rec, now, rec.size if rec.size is not None else store.du(t)["total"]))
+             for t, rec in records.items()]
     found.sort(key=lambda pair: (pair[1]["name"] or "", pair[1]["timestamp"]))
     rows = [row for _, row in found]
     if args.json:

@@ -42,10 +42,9 @@ import hashlib
 import json
 import logging
 import threading
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from ..errors import CorruptIndexError, IndexFormatError, InvalidRecordError, PersistWarning
+from ..errors import CorruptIndexError
 from ..layout import (
     HEADS,
     INDEX,
@@ -57,11 +56,10 @@ from ..layout import (
     is_token,
 )
 from ..record import Record
+from .edits import READ_ONLY, ViewEdits
 from .heads import Head, Heads, name_key
 from .text import (
-    check_header,
     decode_entry,
-    parse_whole,
     read_view,
     view_text,
 )
@@ -71,11 +69,9 @@ logger = logging.getLogger(__name__)
 #: entries up to which every commit also rewrites the view (a few hundred KiB)
 SMALL_VIEW = 1000
 
-#: errors that say the store cannot be written (a read-only team store, say)
-_READ_ONLY = (PermissionError, OSError)
 
 
-class Index(Heads):
+class Index(Heads, ViewEdits):
     """Read and update one store's heads and its view; see the module docstring.
 
     ``rebuild(token)``: see :class:`~.heads.Heads`.
@@ -188,94 +184,6 @@ class Index(Heads):
                 if self._view_current() is False:
                     self._fold_view()
 
-    def _fold_view(self) -> None:
-        """Apply a hand-edited (or 0.1.0, or damaged) view to the heads, then rewrite it."""
-        entries: dict = {}
-        damaged = False
-        try:
-            text = self.loc.read_bytes(INDEX).decode("utf-8")
-        except FileNotFoundError:
-            text = None  # removed: rebuilt from the heads
-        except UnicodeDecodeError as e:
-            text, damaged = None, True
-            self._keep_damaged(CorruptIndexError(f"the persist index {self.path} is not UTF-8 text: {e}"))
-        if text is not None:
-            where = f"the persist index {self.path}"
-            check_header(text, where)
-            if not text.strip():
-                damaged = True
-                self._keep_damaged(CorruptIndexError(f"{where} is empty (a write was cut short?)"))
-                text = None
-        if text is not None:  # a newer format is never written over
-            try:
-                lines = read_view(text)
-                entries = parse_whole(text, where) if lines is None else {}
-                for token, line in (lines or {}).items():
-                    try:
-                        entries[token] = decode_entry(line)
-                    except CorruptIndexError as e:  # that line only: its head stays
-                        logger.warning("ignoring the entry %s in %s: %s", token, self.path, e)
-            except IndexFormatError:
-                raise
-            except CorruptIndexError as e:
-                damaged = True
-                self._keep_damaged(e)
-        pending = {m.split(".", 1)[0] for m in self.loc.listfiles(JOURNAL)}
-        fallback: dict[str, Record] = {}
-        for token, entry in entries.items():
-            if not is_token(token):
-                continue  # keys the store never wrote: not persisted sources
-            try:
-                record = Record.from_entry(token, entry)
-            except InvalidRecordError as e:
-                logger.warning("ignoring index entry in %s: %s", self.path, e)
-                continue
-            head = self._read_head(token)
-            if head is not None and record == head.record:
-                continue
-            if token in pending:
-                warnings.warn(
-                    f"the hand edit of {token} in {self.path} is ignored: that source was "
-                    "persisted again since", PersistWarning, stacklevel=5)
-                continue
-            try:
-                with self.token_lock(token):
-                    now = self._read_head(token)
-                    if now is None or now.generation == (head.generation if head else None):
-                        self._write_head(token, record.to_entry(), now.generation if now else 0,
-                                         name=record.original_name)
-                logger.info("applied the hand edit of %s in %s", token, self.path)
-            except _READ_ONLY as e:
-                logger.info("cannot apply the hand edit of %s (%s): using it in this process", token, e)
-                fallback[token] = record
-        if fallback:
-            self._fallback = fallback
-            return
-        if damaged and self.rebuild is not None:  # sources known only to the damaged view
-            for token in self.loc.listdir():
-                if is_token(token) and self._read_head(token) is None:
-                    with self.token_lock(token):
-                        record = self.rebuild(token)
-                        if record is not None and self._read_head(token) is None:
-                            self._write_head(token, record.to_entry(), 0, name=record.original_name)
-        try:
-            self._compact(full=True)
-        except _READ_ONLY as e:
-            logger.info("cannot rewrite %s (%s)", self.path, e)
-            self._fallback = {}
-
-    def _keep_damaged(self, error: CorruptIndexError) -> None:
-        try:
-            aside = self.loc.keep_aside(INDEX)
-        except OSError:
-            aside = None
-        warnings.warn(
-            f"{error}; rebuilt it from the store's entries"
-            + (f" (the damaged file was kept as {aside})" if aside else ""),
-            PersistWarning,
-            stacklevel=6,
-        )
-
     # -- compaction ------------------------------------------------------------------
     def compact(self, full: bool = False) -> dict[str, str]:
         """Bring the view up to date with the heads; return its entries (token ->
@@ -289,7 +197,7 @@ class Index(Heads):
             try:
                 with self.lock():
                     return self._compact(full)
-            except _READ_ONLY as e:
+            except READ_ONLY as e:
                 logger.info("cannot compact %s (%s): reading it as it is", self.path, e)
                 return self._merged()
 
@@ -374,18 +282,19 @@ class Index(Heads):
         return lines
 
     # -- writing ---------------------------------------------------------------
-    def put(self, record: Record, check: Callable[[], None] | None = None,
+    def put(self, record: Record, check: Callable[[Record], Record] | None = None,
             inherit_keep: bool = False) -> Record:
-        """Commit ``record`` as its source's entry, and return it; ``check`` runs
-        first, under the source's lock (the version it names still exists, say).
-        ``inherit_keep`` takes ``keep`` from the entry it replaces."""
+        """Commit ``record`` as its source's entry, and return it. ``check`` runs
+        first, under the source's lock, and gives the record to commit (it raises
+        when the version it names is gone, say). ``inherit_keep`` takes ``keep``
+        from the entry it replaces."""
         with self._lock, self.token_lock(record.token):
             try:
                 old = self._read_head(record.token, repair=False)
             except CorruptIndexError:
                 old = None
             if check is not None:
-                check()
+                record = check(record)
             if inherit_keep and old is not None and old.record.keep != record.keep:
                 record = dataclasses.replace(record, keep=old.record.keep)
             known = old is not None and old.record.original_name == record.original_name
@@ -413,10 +322,6 @@ class Index(Heads):
                 then()
         self.settle()
         return existed
-
-    def locked(self, token: str) -> Iterator[None]:
-        """Hold ``token``'s lock (to change its versions without racing a commit)."""
-        return self.token_lock(token)
 
     def ensure(self) -> None:
         """Create an empty view if there is none (a new store)."""

@@ -65,6 +65,10 @@ class Heads:
             finally:
                 held.discard(token)
 
+    def locked(self, token: str) -> Iterator[None]:
+        """Hold ``token``'s lock (to change its versions without racing a commit)."""
+        return self.token_lock(token)
+
     # -- heads -----------------------------------------------------------------
     def _read_head(self, token: str, repair: bool = True) -> Head | None:
         """The head of ``token`` (None when it has none); a damaged one is rebuilt."""

@@ -258,14 +258,19 @@ def decode_entry(text: str) -> object:
         raise CorruptIndexError(f"an index entry is not valid YAML: {e}") from None
 
 
-_LINE_RE = re.compile(r"  ([0-9a-f]{16,64}): (.+)")
+_LINE_RE = re.compile(r"  (?:'([0-9a-f]{16,64})'|([0-9a-f]{16,64})): (.+)")
+_NUMBER_RE = re.compile(r"[0-9]+|0b[01]+")  # tokens YAML would read as numbers
+
+
+def _key(token: str) -> str:
+    return f"'{token}'" if _NUMBER_RE.fullmatch(token) else token
 
 
 def view_text(lines: dict[str, str]) -> str:
     """The text of ``cat.yaml`` holding ``lines`` (token -> encoded entry)."""
     if not lines:
         return HEADER + "sources: {}\n"
-    return "".join([HEADER, "sources:\n", *(f"  {t}: {e}\n" for t, e in lines.items())])
+    return "".join([HEADER, "sources:\n", *(f"  {_key(t)}: {e}\n" for t, e in lines.items())])
 
 
 def read_view(text: str) -> dict[str, str] | None:
@@ -281,9 +286,10 @@ def read_view(text: str) -> dict[str, str] | None:
     lines = {}
     for line in body[9:-1].split("\n"):
         m = _LINE_RE.fullmatch(line)
-        if m is None or m.group(1) in lines:
+        token = m and (m.group(1) or m.group(2))
+        if m is None or token in lines or (m.group(2) and _NUMBER_RE.fullmatch(token)):
             return None
-        lines[m.group(1)] = m.group(2)
+        lines[token] = m.group(3)
     return lines
 
 
