@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import os
 import re
 import secrets
@@ -122,6 +123,10 @@ class Location:
         self.flat = bool(set(protocols) & {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
         self._cat = {"max_concurrency": 1} if {"s3", "s3a"} & set(protocols) else {}
 
+    def checked(self, *parts: str) -> str:
+        """``path_of(*parts)``; a local store also refuses links on the way."""
+        return self.path_of(*parts)
+
     def url_of(self, *parts: str) -> str:
         return "/".join([self.url.rstrip("/"), *parts])
 
@@ -136,7 +141,10 @@ class Location:
         return self.read_bytes(*parts).decode("utf-8")
 
     def exists(self, *parts: str) -> bool:
-        return self.fs.exists(self.path_of(*parts))
+        """Whether there is a file or folder at ``parts`` now (no cached listing)."""
+        path = self.path_of(*parts)
+        self.fs.invalidate_cache(path)
+        return self.fs.exists(path)
 
     def signature(self, *parts: str) -> tuple | None:
         """What changes when the file at ``parts`` changes (None when it is missing)."""
@@ -173,20 +181,20 @@ class Location:
     def find(self, *parts: str) -> dict:
         """Every file and folder below ``parts``, by path, in one listing."""
         try:
-            return self.fs.find(self.path_of(*parts), withdirs=True, detail=True)
+            return self.fs.find(self.checked(*parts), withdirs=True, detail=True)
         except FileNotFoundError:
             return {}
 
     def du(self, *parts: str) -> int:
         try:
-            return int(self.fs.du(self.path_of(*parts), total=True))
+            return int(self.fs.du(self.checked(*parts), total=True))
         except FileNotFoundError:
             return 0
 
     # -- writing --------------------------------------------------------------------
     def makedirs(self, *parts: str) -> None:
         if not self.flat:
-            self.fs.makedirs(self.path_of(*parts), exist_ok=True)
+            self.fs.makedirs(self.checked(*parts), exist_ok=True)
 
     def write_text(self, text: str, *parts: str) -> None:
         self.write_bytes(text.encode("utf-8"), *parts)
@@ -326,18 +334,6 @@ class LocalLocation(Location):
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    def find(self, *parts: str) -> dict:
-        self.checked(*parts)
-        return super().find(*parts)
-
-    def du(self, *parts: str) -> int:
-        self.checked(*parts)
-        return super().du(*parts)
-
-    def makedirs(self, *parts: str) -> None:
-        self.checked(*parts)
-        super().makedirs(*parts)
-
     def write_bytes(self, data: bytes, *parts: str, flags: int = os.O_TRUNC) -> None:
         fd = os.open(self.checked(*parts), os.O_WRONLY | os.O_CREAT | flags | _NOFOLLOW, 0o644)
         with open(fd, "wb") as f:
@@ -386,7 +382,14 @@ class LocalLocation(Location):
 
     def rm(self, *parts: str) -> None:
         self.checked(*parts)  # a link is never deleted through, nor deleted itself
-        super().rm(*parts)
+        for attempt in range(5):
+            try:
+                super().rm(*parts)
+                break
+            except OSError as e:  # a writer adds files meanwhile (a persist racing a remove)
+                if e.errno != errno.ENOTEMPTY or attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
         self.fs.invalidate_cache()
 
     @contextlib.contextmanager

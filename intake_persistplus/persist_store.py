@@ -34,7 +34,7 @@ from .errors import (
     UnknownNameError,
 )
 from .index import Index
-from .layout import RECORD, Location, is_token, location
+from .layout import RECORD, Location, is_token, location, version_time
 from .originals import is_persisted_source, original_from_entry, recreate, tokenize
 from .record import Record
 from .upkeep import StoreUpkeep
@@ -312,7 +312,10 @@ class PersistStore(StoreVersions, StoreUpkeep):
             """Under the source's lock: the version is all there (one listing), and
             its size is known."""
             files = loc.find(token, rec.version)
-            if not any(path.endswith("/" + RECORD) for path in files):
+            removed = self._index().removed_at(token)
+            if not any(path.endswith("/" + RECORD) for path in files) or (
+                removed is not None and removed >= version_time(rec.version)
+            ):
                 raise PersistConflictError(
                     f"{rec.label} ({token}) was removed, or the store at {self.path} "
                     "cleared, while this persist was writing; nothing was published: persist again"

@@ -7,11 +7,12 @@ the store's ``_loc``, ``_index``, ``lookup`` and ``_writing``.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 
 from . import gc, versions
 from .errors import CorruptIndexError, PersistWarning
-from .layout import JOURNAL, STAMP, Location
+from .layout import JOURNAL, RECORD, STAMP, Location
 from .record import Record
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,8 @@ class StoreUpkeep:
         (it names the newest complete version, or it goes) with a warning."""
         folder = record.folder
         loc = self._loc()
-        if folder is None or loc.exists(*folder):
+        # a complete version has its record; one request on an object store
+        if folder is None or loc.exists(*folder, RECORD):
             return True
         index = self._index()
         try:
@@ -97,6 +99,9 @@ class StoreUpkeep:
         for token in gc.token_folders(loc):
             gone += self._collect(loc, token)
         with self._writing("rewrite the index"):
-            self._index().compact(full=True)  # and the view is rebuilt from every head
+            index = self._index()
+            # a removed source's tombstone outlives any persist that began before it
+            index.forget_removed(time.time() - gc.STALE_WRITE_SECONDS)
+            index.compact(full=True)  # and the view is rebuilt from every head
         return gone
 

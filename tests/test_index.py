@@ -76,8 +76,13 @@ def view_text_of(root: Path) -> str:
 
 
 def view_sources(root: Path) -> dict:
-    """``sources:`` of cat.yaml as any YAML reader sees the file now."""
-    return yaml.safe_load(view_text_of(root))["sources"] or {}
+    """``sources:`` of cat.yaml as any YAML reader sees the file now, without the
+    ``persist_generation`` the store adds to each entry's metadata."""
+    sources = yaml.safe_load(view_text_of(root))["sources"] or {}
+    for entry in sources.values():
+        if isinstance(entry, dict) and isinstance(entry.get("metadata"), dict):
+            entry["metadata"].pop("persist_generation", None)
+    return sources
 
 
 def listed(root: Path) -> list[str]:
@@ -99,11 +104,20 @@ def head_path(root: Path, token: str) -> Path:
     return root / ".heads" / token
 
 
+def live_heads(root: Path) -> list[str]:
+    """The heads that are entries (a removed source leaves a tombstone head)."""
+    return sorted(p.name for p in (root / ".heads").iterdir()
+                  if '"persist_removed"' not in p.read_text(errors="replace"))
+
+
 def head_entry(root: Path, token: str) -> dict:
-    """The entry a head holds (its second line)."""
+    """The entry a head holds (its second line), without the generation it also
+    carries in its metadata (checked here to be the head's own)."""
     first, line = head_path(root, token).read_text().split("\n", 1)
     assert first.startswith("#persistplus-head 2 ")
-    return json.loads(line)
+    entry = json.loads(line)
+    assert entry["metadata"].pop("persist_generation") == int(first.split()[2])
+    return entry
 
 
 def put_all(idx: Index, recs) -> dict[str, Record]:
@@ -166,7 +180,8 @@ def test_put_get_delete_round_trip(index, root):
     assert other.get(tok(1)) is None and tok(1) not in other
     assert other.named("source1") == []
     assert sorted(other.tokens()) == [tok(2), tok(3)]
-    assert sorted(os.listdir(root / ".heads")) == [tok(2), tok(3)]
+    assert live_heads(root) == [tok(2), tok(3)]
+    assert '"persist_removed"' in head_path(root, tok(1)).read_text()  # a tombstone
     assert not [n for n in os.listdir(root) if n.endswith(".tmp")]
 
 
@@ -646,7 +661,7 @@ def test_a_commit_replaces_a_damaged_head(index, root, garbage):
     assert fresh(root).get(tok(1)) == newer
     head_path(root, tok(2)).write_bytes(GARBAGE[garbage])
     assert index.delete(tok(2)) is True
-    assert not head_path(root, tok(2)).exists() and fresh(root).get(tok(2)) is None
+    assert tok(2) not in live_heads(root) and fresh(root).get(tok(2)) is None
     assert listed(root) == [tok(1)]
 
 
@@ -882,3 +897,16 @@ def test_a_multi_line_description_with_a_small_float_can_be_persisted(tmp_path, 
     assert source.is_persisted and source.read().shape == (200, 4)
     (entry,) = view_sources(persist_dir).values()
     assert entry["metadata"]["original_description"] == "a CSV table\nover two lines"
+
+
+def test_a_removal_leaves_a_tombstone_that_gc_forgets_later(root):
+    idx = fresh(root)
+    put_all(idx, [record(1), record(2)])
+    assert idx.delete(tok(1)) is True
+    assert idx.removed_at(tok(1)) is not None or idx.get(tok(1)) is None
+    assert fresh(root).get(tok(1)) is None and listed(root) == [tok(2)]
+    assert idx.forget_removed(before=time.time() - 3600) == []  # too recent: kept
+    assert idx.forget_removed(before=time.time() + 1) == [tok(1)]
+    assert live_heads(root) == [tok(2)] and not head_path(root, tok(1)).exists()
+    idx.put(record(1))  # and the source can come back
+    assert fresh(root).get(tok(1)).original_name == "source1"

@@ -341,3 +341,23 @@ def test_a_warning_about_the_index_names_it_by_its_url(three_sources, store_loca
         assert isinstance(cat.t0, ParquetSource)
     messages = [str(w.message) for w in seen]
     assert any(store_location.url_of("cat.yaml") in m for m in messages), messages
+
+
+def test_saving_an_out_of_date_copy_of_the_view_rolls_nothing_back(csv_catalog, persist_dir):
+    """A copy of cat.yaml read before a persist, edited and saved after it, is told
+    from an edit of the current view by the generation each line carries."""
+    from intake_persistplus import PersistWarning
+
+    cat = intake.open_catalog(str(csv_catalog))
+    cat.csvsource(persist_mode="never").persist(ttl=60)
+    old_text = (persist_dir / "cat.yaml").read_text()
+    cat.csvsource(persist_mode="never").persist(ttl=60)  # a second version since
+    token = store.get_tok(cat.csvsource(persist_mode="never"))
+    current = store.record(token).version
+    (persist_dir / "cat.yaml").write_text(old_text.replace('"ttl": 60', '"ttl": null'))
+    with pytest.warns(PersistWarning, match="hand edit of .* is ignored"):
+        assert store.record(token).version == current  # not rolled back
+    assert store.record(token).ttl == 60
+    text = (persist_dir / "cat.yaml").read_text().replace('"ttl": 60', '"ttl": null')
+    (persist_dir / "cat.yaml").write_text(text)  # an edit of the current view applies
+    assert store.record(token).ttl is None and store.record(token).version == current

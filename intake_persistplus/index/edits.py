@@ -67,7 +67,9 @@ class ViewEdits:
             head = self._read_head(token)
             if head is not None and record == head.record:
                 continue
-            if token in pending:
+            md = entry.get("metadata") if isinstance(entry, dict) else None
+            seen = md.get("persist_generation") if isinstance(md, dict) else None
+            if head is not None and (token in pending or (seen is not None and seen != head.generation)):
                 warnings.warn(
                     f"the hand edit of {token} in {self.path} is ignored: that source was "
                     "persisted again since", PersistWarning, stacklevel=5)

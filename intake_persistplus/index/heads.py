@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 import time
 import warnings
@@ -24,6 +25,10 @@ from .text import decode_entry, encode_entry, head_text, read_head
 def name_key(name: str) -> str:
     """The folder below ``.names`` for an entry name."""
     return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+#: the one key of a tombstone head: when its source was removed (epoch seconds)
+REMOVED = "persist_removed"
 
 
 class Head:
@@ -46,6 +51,7 @@ class Heads:
         self.loc = loc
         self.rebuild = rebuild
         self._heads: dict[str, Head] = {}
+        self._tombs: dict[str, float] = {}
         self._held = threading.local()
 
     @contextlib.contextmanager
@@ -72,6 +78,7 @@ class Heads:
     # -- heads -----------------------------------------------------------------
     def _read_head(self, token: str, repair: bool = True) -> Head | None:
         """The head of ``token`` (None when it has none); a damaged one is rebuilt."""
+        self._tombs.pop(token, None)
         try:
             data = self.loc.read_bytes(HEADS, token)
         except (FileNotFoundError, NotADirectoryError):
@@ -83,13 +90,23 @@ class Heads:
         where = f"the index entry {self.loc.url_of(HEADS, token)}"
         try:
             generation, line = read_head(data, where)
-            record = Record.from_entry(token, decode_entry(line))
+            entry = decode_entry(line)
+            if isinstance(entry, dict) and set(entry) == {REMOVED}:
+                self._heads.pop(token, None)
+                self._tombs[token] = float(entry[REMOVED])
+                return None  # a tombstone: the source was removed
+            record = Record.from_entry(token, entry)
         except Exception as e:  # CorruptIndexError, InvalidRecordError, YAML errors
             if not repair:
                 raise CorruptIndexError(f"{where}: {e}") from None
             return self._repair(token, e)
         head = self._heads[token] = Head(data, generation, line, record)
         return head
+
+    def removed_at(self, token: str) -> float | None:
+        """When ``token`` was removed, as its head said when last read (a tombstone),
+        else None. A commit's ``check`` sees the head its commit just read."""
+        return self._tombs.get(token)
 
     def _repair(self, token: str, error: BaseException) -> Head | None:
         """Rebuild a damaged head from the newest complete version of its source."""
@@ -120,26 +137,47 @@ class Heads:
     def _write_head(self, token: str, entry: dict, old: int, *, name: str | None = None) -> int:
         """Write ``token``'s head (under its lock): journal marker first, then the head."""
         generation = max(old + 1, time.time_ns())
+        # the view's line carries it too, so a stale copy of the view is told from an edit
+        entry = dict(entry, metadata=dict(entry.get("metadata") or {}, persist_generation=generation))
         line = encode_entry(entry)
         if self.loc.local:
             self.loc.makedirs(JOURNAL)
         self.loc.write_bytes(b"", JOURNAL, f"{token}.{generation}.put")
+        if name is not None:  # before the head: whatever fails, fails before it is published
+            with contextlib.suppress(FileExistsError):
+                self.loc.create(b"", NAMES, name_key(name), token)
         if self.loc.local:
             self.loc.makedirs(HEADS)
         self.loc.replace(head_text(generation, line), HEADS, token)
-        if name is not None:
-            with contextlib.suppress(FileExistsError):
-                self.loc.create(b"", NAMES, name_key(name), token)
         return generation
 
 
     def _drop_head(self, token: str, old: Head) -> None:
-        """Remove ``token``'s head (under its lock): journal marker first."""
+        """Make ``token``'s head a tombstone (under its lock): journal marker first."""
         generation = max(old.generation + 1, time.time_ns())
         if self.loc.local:
             self.loc.makedirs(JOURNAL)
         self.loc.write_bytes(b"", JOURNAL, f"{token}.{generation}.del")
-        self.loc.rm_file(HEADS, token)
+        # a tombstone, not nothing: a persist of this source that started before
+        # the removal sees it at its commit, even where a deleted folder's files
+        # can be written again (object stores have no folders)
+        tomb = json.dumps({REMOVED: time.time()})
+        self.loc.replace(head_text(generation, tomb), HEADS, token)
         if old.record is not None and old.record.original_name is not None:
             self.loc.rm_file(NAMES, name_key(old.record.original_name), token)
         self._heads.pop(token, None)
+
+    def forget_removed(self, before: float) -> list[str]:
+        """Delete the tombstones of sources removed before ``before`` (epoch
+        seconds); return their tokens. Any persist of them has ended by then."""
+        gone = []
+        for token in self.loc.listfiles(HEADS):
+            if len(token) < 16 or "." in token or self._read_head(token) is not None:
+                continue
+            if self._tombs.get(token, before) < before:
+                with self.token_lock(token):
+                    if self._read_head(token) is None and self._tombs.get(token, before) < before:
+                        self.loc.rm_file(HEADS, token)
+                        self._tombs.pop(token, None)
+                        gone.append(token)
+        return gone
