@@ -38,6 +38,7 @@ does not depend on the size of the store.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -180,9 +181,20 @@ class Index(Heads, ViewEdits):
             for a view written by a newer intake-persistplus.
         """
         if self._view_current() is False and self._fallback is None:
-            with self._lock, self.lock():
-                if self._view_current() is False:
+            with self._lock:
+                try:
+                    lock = self.lock()
+                    lock.__enter__()
+                except OSError as e:  # a store we may only read: the edits apply in memory
+                    if not (isinstance(e, PermissionError) or e.errno == errno.EROFS):
+                        raise
                     self._fold_view()
+                    return
+                try:
+                    if self._view_current() is False:
+                        self._fold_view()
+                finally:
+                    lock.__exit__(None, None, None)
 
     # -- compaction ------------------------------------------------------------------
     def compact(self, full: bool = False) -> dict[str, str]:
