@@ -126,6 +126,12 @@ def open_copy(record: Record, loc: Location) -> Any:
     args = map_strings(dict(record.args), lambda s: s.replace(CATALOG_DIR, root))
     args.pop("storage_options", None)  # never the index's word: the store's own
     check_inside(args, loc, record.token)
+    where = [args[k] for k in ("urlpath", "path", "url") if k in args]
+    if not where or not all(
+        (isinstance(w, str) and w) or (isinstance(w, list) and w and all(isinstance(x, str) and x for x in w))
+        for w in where
+    ):
+        raise ValueError(f"persisted entry {record.token} names no data (its urlpath is {where!r})")
     if loc.storage_options:
         args["storage_options"] = loc.storage_options
     args["metadata"] = record.metadata()

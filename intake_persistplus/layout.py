@@ -283,7 +283,8 @@ class LocalLocation(Location):
 
     def read_bytes(self, *parts: str, start: int | None = None, end: int | None = None) -> bytes:
         path = self.checked(*parts)
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        # O_NONBLOCK: a named pipe put in the store must not hang the open
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise PersistPathError(f"{path} in the persist store is not a file; remove or rename it")

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from .errors import IndexLockTimeout
+from .errors import IndexLockTimeout, PersistPathError
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +130,9 @@ def local_lock(path: str, what: str = "", timeout: float | None = WAIT_SECONDS) 
     import fcntl
 
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    if os.fstat(fd).st_nlink > 1:  # a hard link: writing the holder's name would write elsewhere
+        os.close(fd)
+        raise PersistPathError(f"the lock file {path} has other names (a hard link); remove it")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

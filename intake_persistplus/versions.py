@@ -16,10 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from . import config, gc
 from .errors import NotPersistedError
+from .index.text import load_bounded
 from .layout import RECORD, Location, is_token
 from .record import Record
 
@@ -52,7 +51,7 @@ class VersionInfo:
 def read_version(loc: Location, token: str, version: str) -> Record | None:
     """The record of one version folder, or None (missing, or damaged: logged)."""
     try:
-        doc = yaml.safe_load(loc.read_text(token, version, RECORD))
+        doc = load_bounded(loc.read_text(token, version, RECORD), f"{token}/{version}/{RECORD}")
         return Record.from_entry(token, doc.get(token) if isinstance(doc, dict) else None)
     except FileNotFoundError:
         return None

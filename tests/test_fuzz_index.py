@@ -1,29 +1,38 @@
 """Fuzzing a hostile store: whatever anyone who can write files in the persist
-store does to its index (``cat.yaml``, a head, a ``record.yaml``, symbolic
-links), a catalog access of the original entry
+store does to it (``cat.yaml``, a head, a ``record.yaml``, the journal, links,
+folders or hard links where files should be), a catalog access of the original
+entry
 
-* finishes in well under two seconds (``.read()`` included),
+* finishes in under two seconds (``.read()`` included; imports are warmed up),
 * runs no code (no canary file appears, no canary module is imported),
-* reads nothing outside the store (the outside secret never shows up) and
+* reads nothing outside the store (the outside secret never shows up), and
   creates, changes or deletes nothing outside the store,
 * serves either the persisted copy or the original, both with exactly the
   original's data,
 * never raises (not even ``SystemExit``);
 
 and a fresh ``persist()`` afterwards either works or raises a
-:class:`~intake_persistplus.PersistError`, and writes nothing outside the store.
+:class:`~intake_persistplus.PersistError` that one of the mutations explains
+(``IndexFormatError``/``CorruptIndexError`` for a format number,
+``PersistPathError`` for a link or folder), and writes nothing outside the store.
 
-Each example copies a template store (one real ``persist()`` per test), applies
-a generated list of mutations to the copy, then checks the above in this
-process. A mutation is a plain tuple, so a failing example printed by
-hypothesis can be replayed with :func:`run_example` (see the explicit
-examples at the end of the file).
+Each example copies a template store (one real ``persist()`` per module),
+applies a generated list of mutations to the copy, then checks the above in
+this process. A mutation is a plain tuple, so a failing example printed by
+hypothesis replays with ``assert_example(world, ops)``; each kind of attack
+also runs once, explicitly (``test_an_attack_on_the_store``).
 
-``-m slow`` also runs a bigger search (``test_fuzz_everything_long``).
+What the fuzzing found is at the end of the file, as strict xfail tests; the
+fuzz strategies leave out the few mutations that hang or slow the store (see
+``NOT_IN_VIEW``, ``NOT_IN_RECORD``), and tolerate the known gaps described at
+:data:`STRICT` (``PERSISTFUZZ_STRICT=1`` reports them too).
+
+``-m slow`` also runs a bigger search and every template on every file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,9 +41,11 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -43,13 +54,19 @@ import intake
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from intake_persistplus import PersistError, PersistStore
+from intake_persistplus import (
+    CorruptIndexError,
+    IndexFormatError,
+    PersistError,
+    PersistPathError,
+    PersistStore,
+)
 
-from .conftest import make_frame
+from .conftest import make_frame, write_catalog
 
 if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):  # its caches, not in the project folder
     set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "intake-persistplus-hypothesis")
@@ -60,7 +77,6 @@ ACCESS_SECONDS = 2.0
 FUZZ_SETTINGS = dict(
     deadline=timedelta(seconds=15),  # generous; the 2 s bound is asserted by the test itself
     suppress_health_check=[
-        HealthCheck.function_scoped_fixture,  # the template store is shared on purpose
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
     ],
@@ -70,7 +86,7 @@ FUZZ_SETTINGS = dict(
 # -- the world: a template store, an outside secret, canaries --------------------------------
 @dataclass
 class World:
-    root: Path  # the test's tmp_path: everything outside the store under test lives here
+    root: Path  # the module's folder: everything outside the store under test lives here
     catalog: Path
     template: Path  # the store as persist() left it
     token: str
@@ -108,6 +124,7 @@ class World:
             "$TOKEN_DIR": tok_dir,
             "$DATA": "{{ CATALOG_DIR }}/" + f"{self.token}/{self.version}/data",
             "$OUTSIDE": str(self.outside),
+            **{f"$ENTRY_BOMB_{d}": entry_bomb(json.dumps(self.entry), d) for d in (3, 4, 9)},
         }
 
 
@@ -116,19 +133,42 @@ def _write_parquet(frame: pd.DataFrame, folder: Path) -> None:
     frame.to_parquet(folder / "part.00000.parquet", index=False)
 
 
-@pytest.fixture
-def world(csv_catalog, tmp_path, monkeypatch) -> World:
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[World]:
+    """One template store for the module: ``csvsource`` (the catalog of conftest's
+    ``csv_catalog``) persisted once; every example works on a copy of it."""
+    tmp_path = tmp_path_factory.mktemp("fuzz-index")
+    data = tmp_path / "data"
+    data.mkdir()
+    make_frame().to_csv(data / "table.csv", index=False)
+    csv_catalog = write_catalog(data, {"csvsource": {
+        "description": "a CSV table", "driver": "csv",
+        "args": {"urlpath": "{{ CATALOG_DIR }}/table.csv"}, "metadata": {"origin": "tests"}}})
     template = tmp_path / "template"
-    monkeypatch.setitem(intake.conf, "persist_path", str(template))
-    cat = intake.open_catalog(str(csv_catalog))
-    original = cat.csvsource(persist_mode="never")
-    expected = original.read()
-    original.persist()
-    # warm up every import a catalog access may need (the 2 s bound excludes them)
-    served = intake.open_catalog(str(csv_catalog)).csvsource
-    assert served.is_persisted
-    pd.testing.assert_frame_equal(served.read(), expected)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setitem(intake.conf, "persist_path", str(template))
+        monkeypatch.delitem(intake.conf, "persist_mode", raising=False)
+        cat = intake.open_catalog(str(csv_catalog))
+        original = cat.csvsource(persist_mode="never")
+        expected = original.read()
+        original.persist()
+        # warm up every import a catalog access may need (the 2 s bound excludes them)
+        served = intake.open_catalog(str(csv_catalog)).csvsource
+        assert served.is_persisted
+        pd.testing.assert_frame_equal(served.read(), expected)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        w = _make_world(tmp_path, csv_catalog, template, expected, monkeypatch)
+        for ops in WARM_UP:  # the first fold, refresh... of the process (imports, caches)
+            run_example(w, ops)
+        yield w
 
+
+#: examples run once before the tests, so that no first-import cost counts
+WARM_UP = [[("raw", "view", "line", "tag-apply")], [("bytes", "head", [("flip", 5, 1)])],
+           [("entry", "view", "line", "refresh-hostile-writer-args")], [("format", "header", "3")]]
+
+
+def _make_world(tmp_path, csv_catalog, template, expected, monkeypatch) -> World:
     (head,) = (template / ".heads").iterdir()
     token = head.name
     first, line = head.read_text().rstrip("\n").split("\n")
@@ -366,7 +406,25 @@ RAW_TEMPLATES: dict[str, str] = {
     "set": "!!set {a, b}",
     "timestamp": "{driver: persisted_parquet, args: {urlpath: '$DATA'}, "
                  "metadata: {original_tok: $TOKEN, timestamp: 2001-12-14t21:59:43.10-05:00}}",
+    # the real entry, with 9**(depth+1) values through aliases in its original_metadata
+    "entry-bomb-3": "$ENTRY_BOMB_3",
+    "entry-bomb-4": "$ENTRY_BOMB_4",
+    "entry-bomb-9": "$ENTRY_BOMB_9",
 }
+#: raw templates never written to a record.yaml by the fuzz tests: a version's
+#: record.yaml is parsed without a bound on aliases (see test_an_alias_bomb_in_a_record_yaml...)
+NOT_IN_RECORD = {"entry-bomb-4", "entry-bomb-9", "deep-list-100000", "deep-map-100000"}
+#: raw templates never put in the view by the fuzz tests: a line nested deeper than
+#: Python's recursion limit stops the store (see test_a_view_line_nested_too_deeply...)
+NOT_IN_VIEW = {"deep-list-1000", "deep-list-100000", "deep-map-100000"}
+
+
+def entry_bomb(line: str, depth: int) -> str:
+    levels = ['"a0": &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]'] + [
+        f'"a{i}": &a{i} [{", ".join([f"*a{i - 1}"] * 9)}]' for i in range(1, depth + 1)
+    ]
+    return line.replace('"original_metadata": {', '"original_metadata": {' + ", ".join(levels) + ", ", 1)
+
 
 #: keys that are not tokens (or are tokens only in some reading of them)
 ODD_KEYS = [
@@ -386,12 +444,21 @@ REMOVABLE = ["view", "stamp", "head", "record", "data", "version", "token", "jou
              "heads", "viewlock", "tokenlock"]
 
 
+def replace_file(p: Path, data: bytes) -> None:
+    """Write ``p`` as a new file: a folder, link, hard link or pipe there goes first
+    (never written through)."""
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    elif os.path.lexists(p):
+        p.unlink()
+    p.write_bytes(data)
+
+
 @dataclass
 class Example:
     w: World
     store: Path
     ph: dict
-    notes: list[str] = field(default_factory=list)
 
     def read(self, what: str) -> bytes | None:
         p = safe(self.store, relpath(self.w, what))
@@ -401,12 +468,8 @@ class Example:
 
     def write(self, what: str, data: bytes) -> None:
         p = safe(self.store, relpath(self.w, what))
-        if p is None or not p.parent.is_dir():
-            self.notes.append(f"skipped writing {what}")
-            return
-        if p.is_dir():
-            shutil.rmtree(p)
-        p.write_bytes(data)
+        if p is not None and p.parent.is_dir():
+            replace_file(p, data)
 
     def remove(self, what: str) -> None:
         p = safe(self.store, relpath(self.w, what))
@@ -464,7 +527,7 @@ def apply(ex: Example, op: tuple) -> None:
         if isinstance(entry, dict) and "evil.yaml" in json.dumps(entry):
             p = safe(ex.store, w.token)
             if p is not None and p.is_dir():
-                (p / "evil.yaml").write_text(w.evil_catalog.read_text())
+                replace_file(p / "evil.yaml", w.evil_catalog.read_bytes())
         _put_entry(ex, target, style, ex.line_of(entry), entry)
     elif kind == "raw":  # ("raw", target, style, template name)
         _, target, style, name = op
@@ -528,6 +591,66 @@ def apply(ex: Example, op: tuple) -> None:
         os.symlink(dest, p)
     elif kind == "remove":
         ex.remove(op[1])
+    elif kind == "hardlink":  # ("hardlink", place): a hard link to a file outside the store
+        _, place = op
+        p = safe(ex.store, relpath(w, place))
+        if p is None or not p.parent.is_dir() or p.is_dir():
+            return
+        victim = w.outside / f"victim-{place}-{w.counter[0]}"
+        victim.write_text("precious data, outside the store\n")
+        p.unlink(missing_ok=True)
+        os.link(victim, p)
+    elif kind == "fifo":  # ("fifo", place): a named pipe (opening it to read blocks)
+        _, place = op
+        p = safe(ex.store, relpath(w, place))
+        if p is None or not p.parent.is_dir():
+            return
+        ex.remove(place)
+        os.mkfifo(p)
+    elif kind == "dir":  # ("dir", place): a folder (holding a file) where a file should be
+        _, place = op
+        p = safe(ex.store, relpath(w, place))
+        if p is None or not p.parent.is_dir():
+            return
+        ex.remove(place)
+        p.mkdir()
+        (p / "x").write_text("x")
+    elif kind == "journal":  # ("journal", marker name): a file in .journal
+        _, name = op
+        p = safe(ex.store, ".journal")
+        if p is not None and p.is_dir():
+            replace_file(p / fill(name, ex.ph), b"")
+    elif kind == "extra-head":  # ("extra-head", file name, raw or entry template, signed)
+        _, name, template, sign = op
+        p = safe(ex.store, ".heads")
+        if p is None or not p.is_dir():
+            return
+        if template in RAW_TEMPLATES:
+            line = fill(RAW_TEMPLATES[template], ex.ph)
+        else:
+            line = ex.line_of(make_entry(w, ENTRY_TEMPLATES[template], ex.ph))
+        replace_file(p / fill(name, ex.ph), ex.head_bytes(line, sign=sign))
+    elif kind == "many":  # ("many", "odd" or "tokens", n): n more entries in the view
+        _, which, n = op
+        pairs = [(w.token, ex.real_line())]
+        for i in range(n):
+            if which == "odd":
+                pairs.append((f"not-a-token-{i}", ex.real_line()))
+            else:
+                tok = f"c{i:031x}"
+                entry = json.loads(ex.real_line())
+                entry["metadata"]["original_tok"] = tok
+                pairs.append((tok, json.dumps(entry)))
+        ex.write("view", ex.view_bytes(pairs))
+    elif kind == "restamp":  # the stamp says the view is as the store wrote it (a newer version, say)
+        view, stamp = safe(ex.store, "cat.yaml"), safe(ex.store, ".cat.yaml.stamp")
+        if view is None or stamp is None or not view.is_file() or stamp.is_dir():
+            return
+        st_ = os.stat(view)
+        data = view.read_bytes()
+        replace_file(stamp, json.dumps({
+            "sig": [st_.st_ino, st_.st_size, st_.st_mtime_ns, st_.st_ctime_ns],
+            "sha256": hashlib.sha256(data).hexdigest(), "entries": 1}).encode())
     else:  # pragma: no cover
         raise ValueError(op)
 
@@ -550,49 +673,100 @@ def _put_entry(ex: Example, target: str, style: str, line: str, entry) -> None:
 
 
 # -- one example: mutate a copy of the template, then check a catalog access ------------------
+#: Known gaps (reported, see the xfail tests at the end): a persisted copy is handed
+#: out, built from an entry whose driver arguments are not the ones the store wrote
+#: (``engine: x``, ``urlpath: null``, ``urlpath: []``, a path to ``record.yaml``...),
+#: or whose data folder is gone while its version folder is still there; its
+#: ``read()`` then raises, or gives other data than the original's. The fuzz tests
+#: tolerate exactly these outcomes (counted as hypothesis events) unless
+#: PERSISTFUZZ_STRICT=1; the secret, the canaries, the time bound, the files outside
+#: the store and any other failure are never tolerated.
+STRICT = os.environ.get("PERSISTFUZZ_STRICT", "") not in ("", "0")
+
+
 @dataclass
 class Outcome:
     escaped: BaseException | None = None
     elapsed: float = 0.0
     persisted: bool | None = None
     frame: pd.DataFrame | None = None
+    served: object = None  # the source handed out
     warnings: list[str] = field(default_factory=list)
 
 
 def access(w: World) -> Outcome:
     out = Outcome()
+    seen: list = []
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             source = intake.open_catalog(str(w.catalog)).csvsource
+            out.served, out.persisted = source, bool(source.is_persisted)
             out.frame = source.read()
-            out.persisted = bool(source.is_persisted)
+            out.persisted = bool(source.is_persisted)  # a deferred refresh may have run
     except BaseException as e:  # noqa: BLE001 - SystemExit and all: nothing may escape
         out.escaped = e
-        seen = []
     out.elapsed = time.perf_counter() - t0
     out.warnings = [str(m.message) for m in seen]
     return out
 
 
-def check_access(w: World, out: Outcome, when: str) -> list[str]:
+def known_gap(w: World, store: Path, out: Outcome) -> str | None:
+    """Which known gap explains a failed or different ``read()`` (None: none does)."""
+    from intake_persistplus.containers.parquet import PersistedParquetSource
+
+    source = out.served
+    if not out.persisted or source is None:
+        return None
+    kwargs = dict(getattr(source, "_captured_init_kwargs", None) or {})
+    kwargs.pop("metadata", None)
+    kwargs.pop("storage_options", None)
+    urlpath = kwargs.get("urlpath")
+    written = (
+        type(source) is PersistedParquetSource
+        and set(kwargs) == {"urlpath", "engine"} and kwargs["engine"] == "pyarrow"
+        and isinstance(urlpath, str)
+        and re.fullmatch(re.escape(f"{store}/{w.token}/") + r"[^/]+/data", urlpath) is not None
+    )
+    if not written:
+        return "a copy built from hand-edited driver arguments"
+    if not os.path.isdir(urlpath):
+        return "a copy whose data folder is gone"
+    return None
+
+
+@dataclass
+class Result:
+    problems: list[str]
+    gaps: list[tuple[str, str]]  # (known gap, what went wrong)
+    persist_error: BaseException | None
+    outcomes: list[Outcome]
+
+
+def check_access(w: World, store: Path, out: Outcome, when: str, gaps: list) -> list[str]:
     problems = []
-    if out.escaped is not None:
-        problems.append(f"{when}: the catalog access raised {type(out.escaped).__name__}: "
-                        f"{str(out.escaped)[:500]}")
-        return problems
-    if out.elapsed > ACCESS_SECONDS:
-        problems.append(f"{when}: the access and read() took {out.elapsed:.2f} s")
     frame = out.frame
-    if not isinstance(frame, pd.DataFrame) or not frame.equals(w.expected):
-        problems.append(f"{when}: served data differs from the original's "
-                        f"(persisted={out.persisted}): {str(frame)[:300]}")
-    elif w.secret in frame.to_csv():  # pragma: no cover - equals() says it cannot
-        problems.append(f"{when}: the secret was served")
+    if isinstance(frame, pd.DataFrame) and w.secret in frame.to_csv():
+        problems.append(f"{when}: the outside secret was served")
     leaked = [m for m in out.warnings if w.secret in m]
     if leaked:
         problems.append(f"{when}: a warning shows the outside secret: {leaked[0][:300]}")
+    if out.elapsed > ACCESS_SECONDS:
+        problems.append(f"{when}: the access and read() took {out.elapsed:.2f} s")
+    wrong = None
+    if out.escaped is not None:
+        wrong = (f"{when}: the catalog access raised {type(out.escaped).__name__}: "
+                 f"{str(out.escaped)[:500]}")
+    elif not isinstance(frame, pd.DataFrame) or not frame.equals(w.expected):
+        wrong = (f"{when}: served data differs from the original's "
+                 f"(persisted={out.persisted}): {str(frame)[:300]}")
+    if wrong is not None:
+        gap = None if isinstance(out.escaped, (SystemExit, KeyboardInterrupt)) else known_gap(w, store, out)
+        if gap is None or STRICT:
+            problems.append(wrong + (f" [known gap: {gap}]" if gap else ""))
+        else:
+            gaps.append((gap, wrong))
     return problems
 
 
@@ -603,50 +777,112 @@ def check_canaries(w: World) -> list[str]:
     return problems
 
 
-def run_example(w: World, ops: list[tuple]) -> list[str]:
-    """Mutate a fresh copy of the template store with ``ops``; return what went wrong."""
+def unblock_fifos(store: Path, done: threading.Event) -> None:
+    """A watchdog: after :data:`ACCESS_SECONDS`, open every named pipe in the store
+    for writing and close it again, so that a reader blocked on one sees its end
+    (the test then reports the time instead of hanging)."""
+    if done.wait(ACCESS_SECONDS + 0.2):
+        return
+    while not done.wait(0.05):
+        for dirpath, _, filenames in os.walk(store):
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                with contextlib.suppress(OSError):
+                    if stat.S_ISFIFO(os.lstat(path).st_mode):
+                        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def explained(error: BaseException, ops: list[tuple]) -> bool:
+    """Whether a mutation explains why ``persist()`` refused: a format number in
+    the view or a head (IndexFormatError, or CorruptIndexError for one it cannot
+    read), or a link, folder, pipe or hard-linked lock where the store wants a
+    file of its own (PersistPathError).
+    Anything else must not stop a persist: a damaged index is rebuilt."""
+    kinds = {op[0] for op in ops}
+    view_edits = any(op[0] == "format" and op[1] != "head" for op in ops) or any(
+        op[0] == "bytes" and op[1] == "view" for op in ops)
+    if isinstance(error, IndexFormatError) and any(op[0] == "format" for op in ops):
+        return True  # a head in a newer format is never written over either
+    if isinstance(error, CorruptIndexError):  # IndexFormatError too
+        return view_edits
+    if isinstance(error, PersistPathError):
+        return bool(kinds & {"symlink", "dir", "fifo", "hardlink"})
+    return False
+
+
+def run_example(w: World, ops: list[tuple]) -> Result:
+    """Mutate a fresh copy of the template store with ``ops``, access the entry,
+    persist it again, access it again; return what went wrong."""
     w.counter[0] += 1
     folder = w.root / "examples" / str(w.counter[0])
     store = folder / "persisted"
     folder.mkdir(parents=True)
     shutil.copytree(w.template, store, symlinks=True)
-    previous = intake.conf.get("persist_path")
-    intake.conf["persist_path"] = str(store)
+    done = threading.Event()
     try:
-        PersistStore(str(store)).compact()  # the copy's view is current again (its stamp)
-        ex = Example(w, store, w.placeholders(store))
-        for op in ops:
-            apply(ex, op)
-        before = snapshot(w.root, store)
-        problems = check_access(w, access(w), "access")
-        problems += check_canaries(w)
-
-        # a fresh persist works or raises a PersistError
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                intake.open_catalog(str(w.catalog)).csvsource(persist_mode="never").persist()
-            persist_error = None
-        except BaseException as e:  # noqa: BLE001
-            persist_error = e
-        if persist_error is not None and not isinstance(persist_error, PersistError):
-            problems.append(f"persist() raised {type(persist_error).__name__} (not a PersistError): "
-                            f"{str(persist_error)[:500]}")
-        problems += check_access(w, access(w), "access after persist()")
-        problems += check_canaries(w)
-        problems += [f"outside the store: {c}" for c in diff(before, snapshot(w.root, store))]
-        return problems
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setitem(intake.conf, "persist_path", str(store))
+            return _run_example(w, ops, store, done)
     finally:
-        intake.conf["persist_path"] = previous
+        done.set()
         for c in w.canaries:
             c.unlink(missing_ok=True)
         sys.modules.pop(w.canary_module, None)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def assert_example(w: World, ops: list[tuple]) -> None:
-    problems = run_example(w, ops)
+def _run_example(w: World, ops: list[tuple], store: Path, done: threading.Event) -> Result:
+    PersistStore(str(store)).compact()  # the copy's view is current again (its stamp)
+    ex = Example(w, store, w.placeholders(store))
+    for op in ops:
+        apply(ex, op)
+    before = snapshot(w.root, store)
+    threading.Thread(target=unblock_fifos, args=(store, done), daemon=True).start()
+    gaps: list[tuple[str, str]] = []
+    first = access(w)
+    problems = check_access(w, store, first, "access", gaps)
+    problems += check_canaries(w)
+
+    # a fresh persist works or raises a PersistError
+    persist_error = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            intake.open_catalog(str(w.catalog)).csvsource(persist_mode="never").persist()
+    except BaseException as e:  # noqa: BLE001
+        persist_error = e
+    if persist_error is not None and not isinstance(persist_error, PersistError):
+        problems.append(f"persist() raised {type(persist_error).__name__} (not a PersistError): "
+                        f"{str(persist_error)[:500]}")
+    elif persist_error is not None and not explained(persist_error, ops):
+        problems.append(f"persist() raised {type(persist_error).__name__}, which none of the "
+                        f"mutations explains: {str(persist_error)[:500]}")
+    second = access(w)
+    problems += check_access(w, store, second, "access after persist()", gaps)
+    if persist_error is None and not second.persisted and second.escaped is None:
+        problems.append("persist() worked, yet the next access serves the original")
+    problems += check_canaries(w)
+    problems += [f"outside the store: {c}" for c in diff(before, snapshot(w.root, store))]
+    return Result(problems, gaps, persist_error, [first, second])
+
+
+def assert_example(w: World, ops: list[tuple], strict: bool = False) -> Result:
+    result = run_example(w, ops)
+    problems = result.problems + ([f"{what} [known gap: {gap}]" for gap, what in result.gaps]
+                                  if strict else [])
     assert not problems, f"mutations {ops!r}:\n  " + "\n  ".join(problems)
+    return result
+
+
+def fuzz(w: World, ops: list[tuple]) -> None:
+    """One hypothesis example: the checks, and events for ``--hypothesis-show-statistics``."""
+    result = assert_example(w, ops)
+    first = result.outcomes[0]
+    event("served the persisted copy" if first.persisted else "served the original")
+    for gap, _ in result.gaps:
+        event(f"tolerated known gap: {gap}")
+    if result.persist_error is not None:
+        event(f"persist() raised {type(result.persist_error).__name__}")
 
 
 # -- strategies ---------------------------------------------------------------------------
@@ -669,8 +905,11 @@ entry_op = st.tuples(
     st.sampled_from(["line", "block", "unsigned"]), st.sampled_from(sorted(ENTRY_TEMPLATES)),
 )
 raw_op = st.tuples(
-    st.just("raw"), st.sampled_from(["view", "head", "record"]), st.sampled_from(["line", "unsigned"]),
-    st.sampled_from(sorted(RAW_TEMPLATES)),
+    st.just("raw"), st.just("view"), st.just("line"), st.sampled_from(sorted(set(RAW_TEMPLATES) - NOT_IN_VIEW)),
+) | st.tuples(
+    st.just("raw"), st.just("head"), st.sampled_from(["line", "unsigned"]), st.sampled_from(sorted(RAW_TEMPLATES)),
+) | st.tuples(
+    st.just("raw"), st.just("record"), st.just("line"), st.sampled_from(sorted(set(RAW_TEMPLATES) - NOT_IN_RECORD)),
 )
 interesting_strings = st.sampled_from(
     ["$SECRET_CSV", "$SECRET_PARQUET", "$DECOY_DATA", "$DOTDOT_DATA", "$CANARY_MODULE.Evil",
@@ -701,54 +940,219 @@ dup_op = st.tuples(st.just("dup"), st.booleans(), st.sampled_from(sorted(ENTRY_T
 format_op = st.tuples(st.just("format"), st.sampled_from(["header", "flow", "extra"]),
                       st.sampled_from(FORMATS)) | st.tuples(
     st.just("format"), st.just("head"), st.sampled_from(["3", "1", "x"]))
+restamp_op = st.just(("restamp",))
+#: hard links are safe where the store replaces files by renaming them; lock files
+#: are written in place (see test_a_hard_linked_lock_file_...)
+hardlink_op = st.tuples(st.just("hardlink"), st.sampled_from(["view", "head", "stamp", "record"]))
+#: named pipes are left out: any the store reads blocks it (see test_a_named_pipe_...)
+dir_op = st.tuples(st.just("dir"), st.sampled_from(["view", "head", "stamp", "record", "viewlock",
+                                                    "tokenlock"]))
+journal_op = st.tuples(st.just("journal"), st.sampled_from(
+    ["$TOKEN.99999999999999999999999.del", "$TOKEN.99999999999999999999999.put", "$TOKEN.0.del",
+     "$TOKEN.1.put", "$TOKEN.abc.put", "$TOKEN", "$TOKEN.1.put.x", ".hidden", "cat.yaml",
+     "ffffffffffffffffffffffffffffffff.1.put", "ffffffffffffffffffffffffffffffff.1.del"]))
+extra_head_op = st.tuples(
+    st.just("extra-head"),
+    st.sampled_from(["ffffffffffffffffffffffffffffffff", "cat.yaml", "$TOKEN.tmp", "not-a-token"]),
+    st.sampled_from(sorted(ENTRY_TEMPLATES) + sorted(set(RAW_TEMPLATES) - NOT_IN_RECORD)),
+    st.booleans(),
+)
+#: (a view of thousands of entries in another layout takes seconds to parse: see
+#: test_a_big_hand_edited_view_...)
+many_op = st.tuples(st.just("many"), st.just("odd"), st.sampled_from([100, 400])) | st.tuples(
+    st.just("many"), st.just("tokens"), st.sampled_from([10, 100]))
 symlink_op = st.tuples(st.just("symlink"), st.sampled_from(SYMLINK_PLACES), st.sampled_from(SYMLINK_TARGETS))
 remove_op = st.tuples(st.just("remove"), st.sampled_from(REMOVABLE))
 
-content_op = st.one_of(entry_op, raw_op, field_op, keys_op, dup_op, format_op)
+content_op = st.one_of(entry_op, raw_op, field_op, keys_op, dup_op, format_op, restamp_op,
+                       extra_head_op, journal_op)
+files_op = st.one_of(symlink_op, remove_op, hardlink_op, dir_op)
 any_op = st.one_of(bytes_op, entry_op, raw_op, field_op, huge_op, keys_op, dup_op, format_op,
-                   symlink_op, remove_op)
+                   symlink_op, remove_op, restamp_op, hardlink_op, dir_op, journal_op,
+                   extra_head_op, many_op)
 
 
 # -- the fuzz tests ----------------------------------------------------------------------------
-@settings(max_examples=25, **FUZZ_SETTINGS)
+@settings(max_examples=30, **FUZZ_SETTINGS)
 @given(ops=st.lists(bytes_op, min_size=1, max_size=2))
 def test_fuzz_random_bytes(world, ops):
-    assert_example(world, ops)
+    fuzz(world, ops)
 
 
-@settings(max_examples=35, **FUZZ_SETTINGS)
+@settings(max_examples=50, **FUZZ_SETTINGS)
 @given(ops=st.lists(content_op, min_size=1, max_size=2))
 def test_fuzz_hostile_entries(world, ops):
-    assert_example(world, ops)
+    fuzz(world, ops)
 
 
-@settings(max_examples=20, **FUZZ_SETTINGS)
-@given(ops=st.lists(symlink_op | remove_op, min_size=1, max_size=3))
-def test_fuzz_symlinks_and_removals(world, ops):
-    assert_example(world, ops)
+@settings(max_examples=30, **FUZZ_SETTINGS)
+@given(ops=st.lists(files_op, min_size=1, max_size=3))
+def test_fuzz_links_and_files(world, ops):
+    fuzz(world, ops)
 
 
-@settings(max_examples=25, **FUZZ_SETTINGS)
+@settings(max_examples=40, **FUZZ_SETTINGS)
 @given(ops=st.lists(any_op, min_size=1, max_size=4))
 def test_fuzz_combinations(world, ops):
-    assert_example(world, ops)
+    fuzz(world, ops)
 
 
 @pytest.mark.slow
 @settings(max_examples=400, **FUZZ_SETTINGS)
 @given(ops=st.lists(any_op, min_size=1, max_size=5))
 def test_fuzz_everything_long(world, ops):
-    assert_example(world, ops)
+    fuzz(world, ops)
 
 
-# -- every template once, explicitly -------------------------------------------------------------
+# -- each attack once, explicitly ------------------------------------------------------------------
+#: name: (mutations, what the first access serves, what a persist() afterwards raises)
+ATTACKS: dict[str, tuple[list[tuple], str, type | None]] = {
+    "python-tag-in-view": ([("raw", "view", "line", "tag-apply")], "copy", None),
+    "python-tag-in-head": ([("raw", "head", "line", "tag-apply")], "copy", None),
+    "python-module-tag-in-view": ([("raw", "view", "line", "tag-module")], "copy", None),
+    "python-tag-in-a-key": ([("raw", "head", "unsigned", "tag-in-key")], "copy", None),
+    "python-tag-in-another-head": ([("extra-head", "f" * 32, "tag-apply", True)], "copy", None),
+    "catalog-outside": ([("entry", "view", "line", "catalog-yaml_file_cat-outside")], "original", None),
+    "catalogs-list": ([("entry", "view", "block", "catalog-yaml_files_cat-list")], "original", None),
+    "catalog-class-inside": ([("entry", "head", "line", "catalog-intake.catalog.local.YAMLFileCatalog-inside")],
+                             "original", None),
+    "textfiles-file-url": ([("entry", "view", "block", "textfiles-urlpath-file-url")], "original", None),
+    "csv-chained": ([("entry", "view", "line", "csv-urlpath-chained")], "original", None),
+    "parquet-in-a-dict": ([("entry", "head", "line", "persisted_parquet-urlpath-dict")], "original", None),
+    "parquet-relative": ([("entry", "view", "line", "persisted_parquet-path-relative")], "original", None),
+    "parquet-decoy-store": ([("entry", "view", "line", "parquet-decoy")], "original", None),
+    "parquet-storage-options": ([("entry", "view", "line", "parquet-storage-options")], "copy", None),
+    "version-dotdot": ([("entry", "view", "line", "version-dotdot")], "original", None),
+    "decoy-in-record-yaml": ([("entry", "record", "line", "parquet-decoy"),
+                              ("bytes", "head", [("flip", 5, 1)])], "original", None),
+    "refresh-imports-nothing": ([("entry", "view", "line", "refresh-canary-original")], "copy", None),
+    "refresh-writer-args": ([("entry", "view", "line", "refresh-hostile-writer-args")], "copy", None),
+    "alias-bomb-in-view": ([("raw", "view", "line", "bomb-9")], "copy", None),
+    "alias-bomb-in-head": ([("raw", "head", "line", "entry-bomb-9")], "copy", None),
+    "deep-nesting-in-head": ([("raw", "head", "line", "deep-map-100000")], "copy", None),
+    "huge-strings": ([("huge", "view", 3_000_000), ("huge", "head", 3_000_000)], "copy", None),
+    "complex-key": ([("keys", "? [a, b]", None)], "copy", None),
+    "name-key-to-decoy": ([("keys", "csvsource", "parquet-decoy")], "copy", None),
+    "duplicate-key": ([("dup", True, "parquet-decoy")], "copy", None),
+    "newer-format": ([("format", "header", "3")], "original", IndexFormatError),
+    "newer-format-flow": ([("format", "flow", "0x3")], "original", IndexFormatError),
+    "head-format-3": ([("format", "head", "3")], "original", IndexFormatError),
+    "journal-marker": ([("journal", "$TOKEN.99999999999999999999999.del")], "copy", None),
+    "symlinked-token-folder": ([("symlink", "token", "decoy")], "original", PersistPathError),
+    "symlinked-data-folder": ([("symlink", "data", "decoy")], "original", None),
+    "symlinked-head": ([("symlink", "head", "decoy")], "original", PersistPathError),
+    "symlinked-heads": ([("symlink", "heads", "dangling")], "original", PersistPathError),
+    "symlinked-view": ([("symlink", "view", "decoy")], "original", PersistPathError),
+    "symlinked-view-lock": ([("symlink", "viewlock", "dangling")], "copy", None),
+    "symlinked-token-lock": ([("symlink", "tokenlock", "dangling")], "copy", PersistPathError),
+    "hard-linked-view-and-head": ([("hardlink", "view"), ("hardlink", "head")], "copy", None),
+    "folder-for-head": ([("dir", "head")], "original", PersistPathError),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_an_attack_on_the_store(world, name):
+    ops, served, error = ATTACKS[name]
+    result = assert_example(world, ops, strict=True)
+    assert result.outcomes[0].persisted == (served == "copy")
+    assert type(result.persist_error) is (error or type(None)), result.persist_error
+    assert result.outcomes[1].persisted == (error is None or served == "copy")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("target,style", [("view", "line"), ("view", "block"), ("head", "line"),
                                           ("record", "line")])
-def test_every_entry_template(world, target, style):
+def test_every_template(world, target, style):
     problems = []
     for name in sorted(ENTRY_TEMPLATES):
-        problems += [f"{name}: {p}" for p in run_example(world, [("entry", target, style, name)])]
+        ops = [("entry", target, style, name)] + ([("bytes", "head", [("flip", 5, 1)])] if target == "record" else [])
+        problems += [f"{name}: {p}" for p in run_example(world, ops).problems]
     for name in sorted(RAW_TEMPLATES):
-        if style == "line":
-            problems += [f"{name}: {p}" for p in run_example(world, [("raw", target, style, name)])]
+        if (target, style) == ("view", "block") or name in (NOT_IN_VIEW if target == "view" else
+                                                            NOT_IN_RECORD if target == "record" else ()):
+            continue
+        ops = [("raw", target, style, name)] + ([("bytes", "head", [("flip", 5, 1)])] if target == "record" else [])
+        problems += [f"{name}: {p}" for p in run_example(world, ops).problems]
     assert not problems, "\n".join(problems)
+
+
+# -- what the fuzz tests found: fixed ones first, then the gaps left (strict xfail) -----------------
+@pytest.mark.parametrize("ops", [
+    [("field", "view", "line", "args.urlpath", None)],
+    [("field", "head", "line", "args.urlpath", False)],
+    [("field", "view", "line", "args.urlpath", [])],
+    [("field", "view", "line", "args.path", [None])],
+], ids=["null", "false", "empty-list", "path-kwarg"])
+def test_a_path_argument_that_names_no_data_gives_the_original(world, ops):
+    assert_example(world, ops, strict=True)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "GAP: a path inside the entry's folder that is not its data (record.yaml, a missing file) "
+    "is handed out; read() raises ArrowInvalid or VersionGoneError"))
+@pytest.mark.parametrize("ops", [
+    [("field", "view", "line", "args.urlpath", "{{ CATALOG_DIR }}/$TOKEN/$VERSION/record.yaml")],
+    [("field", "view", "line", "args.urlpath", "{{ CATALOG_DIR }}/$TOKEN/$VERSION/dbta")],
+], ids=["record-yaml", "missing-file"])
+def test_a_path_inside_the_folder_that_is_not_the_data_gives_the_original(world, ops):
+    assert_example(world, ops, strict=True)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "GAP (documented: 'other driver arguments are passed to the driver unchanged'): an entry's "
+    "non-path driver arguments, or another readable driver, make read() raise or give other data "
+    "than the original's"))
+@pytest.mark.parametrize("ops", [
+    [("field", "view", "line", "args.engine", "x")],
+    [("field", "head", "line", "args.columns", ["id"])],
+    [("field", "view", "line", "driver", "zarr")],
+], ids=["engine", "columns", "driver-zarr"])
+def test_edited_driver_arguments_give_the_original(world, ops):
+    assert_example(world, ops, strict=True)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "GAP (upkeep.py StoreUpkeep.usable checks the version folder and its record.yaml, not its "
+    "data): with <token>/<version>/data removed the copy is handed out and read() raises "
+    "VersionGoneError ('pruned or replaced after this source was handed out')"))
+def test_a_copy_whose_data_folder_is_gone_gives_the_original(world):
+    assert_example(world, [("remove", "data")], strict=True)
+
+
+@pytest.mark.parametrize("name", ["deep-list-1000", "deep-map-100000"])
+def test_a_view_line_nested_too_deeply_is_one_bad_entry(world, name):
+    result = assert_example(world, [("raw", "view", "line", name)], strict=True)
+    assert result.outcomes[0].persisted and result.persist_error is None
+
+
+def test_an_alias_bomb_in_a_record_yaml_is_refused(world):
+    result = assert_example(world, [("raw", "record", "line", "entry-bomb-4"),
+                                    ("bytes", "head", [("flip", 5, 1)])], strict=True)
+    served = result.outcomes[0].served
+    assert len(json.dumps(getattr(served, "metadata", {}), default=str)) < 100_000
+
+
+@pytest.mark.parametrize("place", ["view", "head", "stamp"])
+def test_a_named_pipe_in_the_store_does_not_block_an_access(world, place):
+    assert_example(world, [("fifo", place)], strict=True)
+
+
+@pytest.mark.parametrize("place", ["viewlock", "tokenlock"])
+def test_a_hard_linked_lock_file_writes_nothing_outside(world, place):
+    assert_example(world, [("hardlink", place)], strict=True)
+
+
+def test_a_newer_format_with_a_matching_stamp_is_refused(world):
+    result = run_example(world, [("format", "header", "3"), ("restamp",)])
+    assert isinstance(result.persist_error, IndexFormatError)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "PERF (index/text.py load_bounded, index/edits.py _fold_view): a hand-edited view is parsed "
+    "whole and folded inside the next catalog access; 2,000 entries in another layout take "
+    "~2.7 s to parse, 1,000 new tokens ~5.7 s to fold (one fsync'ed head each)"))
+@pytest.mark.parametrize("ops", [[("many", "odd", 5000)], [("many", "tokens", 3000)]],
+                         ids=["odd-keys", "new-tokens"])
+def test_a_big_hand_edited_view_is_folded_quickly(world, ops):
+    assert_example(world, ops, strict=True)

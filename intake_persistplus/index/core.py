@@ -45,7 +45,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from ..errors import CorruptIndexError
+from ..errors import CorruptIndexError, IndexFormatError
 from ..layout import (
     HEADS,
     INDEX,
@@ -59,11 +59,7 @@ from ..layout import (
 from ..record import Record
 from .edits import READ_ONLY, ViewEdits
 from .heads import Head, Heads, name_key
-from .text import (
-    decode_entry,
-    read_view,
-    view_text,
-)
+from .text import FORMAT, check_format, decode_entry, read_view, view_text
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +163,9 @@ class Index(Heads, ViewEdits):
         if sig == self._view_ok:
             return True
         stamp = self._read_stamp()
-        if stamp is not None and stamp.get("sig") == list(sig):
+        if stamp is not None:  # a store a newer intake-persistplus wrote is never written over
+            check_format(stamp.get("format"), f"the persist index {self.path}")
+        if stamp is not None and stamp.get("format") and stamp.get("sig") == list(sig):
             self._view_ok = sig
             return True
         return False
@@ -274,8 +272,8 @@ class Index(Heads, ViewEdits):
         data = view_text(lines).encode("utf-8")
         self.loc.replace(data, INDEX)
         sig = self.loc.signature(INDEX)
-        stamp = {"sig": list(sig) if sig else None, "sha256": hashlib.sha256(data).hexdigest(),
-                 "entries": len(lines)}
+        stamp = {"format": FORMAT, "sig": list(sig) if sig else None,
+                 "sha256": hashlib.sha256(data).hexdigest(), "entries": len(lines)}
         self.loc.replace(json.dumps(stamp).encode(), STAMP)
         self._view_ok = sig
         self._fallback = None
@@ -303,6 +301,8 @@ class Index(Heads, ViewEdits):
         with self._lock, self.token_lock(record.token):
             try:
                 old = self._read_head(record.token, repair=False)
+            except IndexFormatError:
+                raise  # a newer intake-persistplus wrote it: never written over
             except CorruptIndexError:
                 old = None
             if check is not None:
@@ -323,6 +323,8 @@ class Index(Heads, ViewEdits):
         with self._lock, self.token_lock(token):
             try:
                 old = self._read_head(token, repair=False)
+            except IndexFormatError:
+                raise
             except CorruptIndexError:
                 old = Head(b"", 0, "", None)  # type: ignore[arg-type]
             existed = old is not None or bool(self._fallback and token in self._fallback)

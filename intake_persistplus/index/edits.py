@@ -35,12 +35,19 @@ class ViewEdits:
             self._keep_damaged(CorruptIndexError(f"the persist index {self.path} is not UTF-8 text: {e}"))
         if text is not None:
             where = f"the persist index {self.path}"
-            check_header(text, where)
+            try:
+                check_header(text, where)  # a newer format is never written over
+            except IndexFormatError:
+                raise
+            except CorruptIndexError as e:  # a format number no one can read: damaged
+                damaged, text = True, None
+                self._keep_damaged(e)
+        if text is not None:
             if not text.strip():
                 damaged = True
                 self._keep_damaged(CorruptIndexError(f"{where} is empty (a write was cut short?)"))
                 text = None
-        if text is not None:  # a newer format is never written over
+        if text is not None:
             try:
                 lines = read_view(text)
                 entries = parse_whole(text, where) if lines is None else {}

@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 
-from ..errors import CorruptIndexError, PersistWarning
+from ..errors import CorruptIndexError, IndexFormatError, PersistWarning
 from ..layout import HEADS, JOURNAL, LOCKS, NAMES, Location
 from ..record import Record
 from .text import decode_entry, encode_entry, head_text, read_head
@@ -96,6 +96,8 @@ class Heads:
                 self._tombs[token] = float(entry[REMOVED])
                 return None  # a tombstone: the source was removed
             record = Record.from_entry(token, entry)
+        except IndexFormatError:
+            raise  # written by a newer intake-persistplus: never written over
         except Exception as e:  # CorruptIndexError, InvalidRecordError, YAML errors
             if not repair:
                 raise CorruptIndexError(f"{where}: {e}") from None
