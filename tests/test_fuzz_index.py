@@ -800,7 +800,7 @@ def explained(error: BaseException, ops: list[tuple]) -> bool:
     Anything else must not stop a persist: a damaged index is rebuilt."""
     kinds = {op[0] for op in ops}
     view_edits = any(op[0] == "format" and op[1] != "head" for op in ops) or any(
-        op[0] == "bytes" and op[1] == "view" for op in ops)
+        op[0] == "bytes" and op[1] in ("view", "stamp") for op in ops)  # both carry the format
     if isinstance(error, IndexFormatError) and any(op[0] == "format" for op in ops):
         return True  # a head in a newer format is never written over either
     if isinstance(error, CorruptIndexError):  # IndexFormatError too
