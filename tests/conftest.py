@@ -360,3 +360,15 @@ def on_stores(*kinds: str, slow: tuple = ()):
         marks = [pytest.mark.slow] if k in slow else []
         params.append(pytest.param(k, marks=marks) if marks else k)
     return pytest.mark.parametrize("store_location", params, indirect=True)
+
+
+# CI runs the property and fuzz tests on fixed examples (HYPOTHESIS_PROFILE=ci, set
+# by .ci/run), so that a landing never depends on luck; a developer's runs explore.
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+    if os.environ.get("HYPOTHESIS_PROFILE"):
+        _hypothesis_settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+except ImportError:  # pragma: no cover - hypothesis is a test requirement
+    pass
