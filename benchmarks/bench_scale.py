@@ -24,8 +24,9 @@ against the same operation on a 1-entry store (``--quick``: 1,000 and 10,000).
 
 3. the persist and remove timings of ``scale_local``;
 4. S3 requests per first persist, re-persist, remove (and catalog access),
-   counted by the ``_Probe`` of :mod:`bench_remote`. Target: at most 10 per
-   persist, and no more than with the 1-entry store.
+   counted by the ``_Probe`` of :mod:`bench_remote` (and, as a cross-check, in
+   moto's request log). Target: at most 10 per persist, and no more than with
+   the 1-entry store.
 
 Stores: one real persisted entry, then N - 1 synthetic records committed with
 the package's ``Index.put`` (with ``index.core.SMALL_VIEW = 0``, ``os.fsync``
@@ -59,6 +60,7 @@ BUILD = 1
 ROWS = 1_000  # rows of each CSV source
 S3_BUCKET = "persistplus-scale"
 MARK = "_mark"  # keys (below the bucket) that delimit counted operations
+CONTROL = "1-control"  # label of the A/A control store on S3
 
 COLD_EXTRA_S = 0.010  # cold first access: at most this much slower than 1 entry
 COLD_EXTRA_KIB = 20 * 1024  # ... and at most this much more peak RSS
@@ -88,7 +90,7 @@ class Plan:
 def plan(ctx: Context) -> Plan:
     if ctx.quick:
         return Plan((1_000, 10_000), (1_000, 10_000), 3, 2, 5, 100, 3, 3, 2, 2)
-    return Plan((1_000, 10_000, 100_000), (1_000, 10_000), 9, 4, 7, 200, 9, 9, 3, 3)
+    return Plan((1_000, 10_000, 100_000), (1_000, 10_000), 12, 4, 7, 200, 9, 15, 3, 3)
 
 
 # -- worker side (runs in a fresh process; imports intake) -------------------------------
@@ -98,22 +100,45 @@ def _use(root: str) -> None:
     intake.conf["persist_path"] = root
 
 
+def _shape(value):
+    """``value`` with every scalar replaced by its type's name (keys kept)."""
+    if isinstance(value, dict):
+        return {str(k): _shape(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return type(value).__name__
+
+
 def store_format() -> dict:
-    """What a cached store's name depends on: the package's index format and the
-    fields of its records (a store built before a field was added is rebuilt)."""
+    """What a cached store's name depends on: the package's index format, the
+    fields of its records, and the shape of a head and of a view line as the
+    package writes them now (a store built before any of these changed is
+    rebuilt; a change of wording or code alone is not)."""
     import dataclasses
     import hashlib
+    import tempfile
 
-    from intake_persistplus.index import FORMAT, text
+    from intake_persistplus.index import FORMAT, Index, text
+    from intake_persistplus.layout import HEADS, location
     from intake_persistplus.record import Record
 
-    shape = [
-        FORMAT,
-        [f.name for f in dataclasses.fields(Record)],
-        getattr(text, "_HEAD_PREFIX", ""),
-    ]
+    shape: list = [FORMAT, [f.name for f in dataclasses.fields(Record)]]
+    try:
+        with tempfile.TemporaryDirectory(prefix="persistplus-shape-") as tmp:
+            index = Index(location(tmp))
+            token = "ab" * 16
+            index._write_head(token, {"driver": "d", "args": {}, "metadata": {}}, 0)
+            data = index.loc.read_bytes(HEADS, token)
+            _, line = text.read_head(data, "a probe head")
+            shape += [
+                b" ".join(data.split(b" ")[:2]).decode(),  # "#persistplus-head 2"
+                _shape(text.decode_entry(line)),
+                text.view_text({token: "{}"}),
+            ]
+    except Exception as e:  # the private API moved: its absence is part of the shape
+        shape.append(f"{type(e).__name__}")
     digest = hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:8]
-    return {"format": f"{FORMAT}-{digest}"}
+    return {"format": f"{FORMAT}-{digest}", "shape": shape}
 
 
 def _put_chunk(root: str, template, start: int, count: int) -> int:
@@ -222,29 +247,58 @@ def prepare_store(catalog: str, root: str, entries: int) -> dict:
     }
 
 
+def _status_kib(field: str) -> float:
+    """A ``Vm...`` line of /proc/self/status, in KiB (NaN where there is none)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return float("nan")
+
+
 def _rss_kib() -> float:
     """Resident set size now (psutil if installed, else /proc/self/status)."""
     try:
         import psutil
     except ImportError:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return float(line.split()[1])
-        return float("nan")
+        return _status_kib("VmRSS")
     return psutil.Process().memory_info().rss / 1024
 
 
-def _peak_kib() -> float:
+def _peak_kib(reset: bool) -> float:
+    """The peak RSS: after :func:`_reset_peak`, the address space's high-water mark
+    (``VmHWM``, which the reset lowers; ``ru_maxrss`` also keeps the peak of any
+    thread that has ended, which the reset leaves as it was), else ``ru_maxrss``."""
+    if reset:
+        return _status_kib("VmHWM")
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform == "darwin" else float(peak)
 
 
+def _reset_peak() -> bool:
+    """Lower this process's peak RSS to its current RSS (Linux ``clear_refs``);
+    False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return _status_kib("VmHWM") == _status_kib("VmHWM")  # not NaN: readable
+
+
 def cold_access(catalog: str, entry: str) -> dict:
     """The first ``cat.<entry>`` of a fresh process (store from INTAKE_PERSIST_PATH):
-    its seconds and the RSS growth (peak and current) it causes."""
+    its seconds and the RSS growth (peak and current) it causes.
+
+    The peak is reset right before the access, so its growth is the most the
+    access added at any moment; without a reset (not Linux) it is the growth of
+    ``ru_maxrss``, which misses whatever stays below the peak of the imports
+    (``peak_reset`` says which)."""
     _rss_kib()  # psutil imported before the baseline
     t0 = time.perf_counter()
     import intake
@@ -253,17 +307,20 @@ def cold_access(catalog: str, entry: str) -> dict:
     t0 = time.perf_counter()
     cat = intake.open_catalog(catalog)
     open_s = time.perf_counter() - t0
-    peak0, rss0 = _peak_kib(), _rss_kib()
+    rss0 = _rss_kib()
+    reset = _reset_peak()
+    peak0 = _peak_kib(reset)
     t0 = time.perf_counter()
     src = getattr(cat, entry)
     seconds = time.perf_counter() - t0
-    peak1, rss1 = _peak_kib(), _rss_kib()
+    peak1, rss1 = _peak_kib(reset), _rss_kib()
     if not src.is_persisted:
         raise RuntimeError(f"cat.{entry} is not served from {intake.conf.get('persist_path')}")
     return {
         "seconds": seconds,
         "peak_growth_kib": peak1 - peak0,
         "rss_growth_kib": rss1 - rss0,
+        "peak_reset": reset,
         "import_s": import_s,
         "open_s": open_s,
     }
@@ -378,7 +435,13 @@ def persist_cycle(catalog: str, roots: dict, repeats: int, count_repeats: int = 
                     fs.pipe_file(f"{S3_BUCKET}/{MARK}/{label}.{op}.{i}", b"")
                     probe.reset()
                     seconds = _timed(fn)
-                    runs[op].append({"requests": dict(probe.requests), "seconds": seconds})
+                    runs[op].append(
+                        {
+                            "requests": dict(probe.requests),
+                            "request_s": dict(probe.request_s),
+                            "seconds": seconds,
+                        }
+                    )
             fs.pipe_file(f"{S3_BUCKET}/{MARK}/{label}.end.0", b"")
             counts[label] = {}
             for op, rs in runs.items():
@@ -387,6 +450,9 @@ def persist_cycle(catalog: str, roots: dict, repeats: int, count_repeats: int = 
                     "total": statistics.median(sum(r["requests"].values()) for r in rs),
                     "requests": {
                         k: statistics.median(r["requests"].get(k, 0) for r in rs) for k in names
+                    },
+                    "request_s": {
+                        k: statistics.median(r["request_s"].get(k, 0.0) for r in rs) for k in names
                     },
                     "runs": [r["requests"] for r in rs],
                     "seconds": statistics.median(r["seconds"] for r in rs),
@@ -437,10 +503,10 @@ def upload_store(local_root: str, url: str, entries: int) -> dict:
     lock files, the (empty) journal and the ``.names`` files of the synthetic
     records (nothing measured looks a synthetic record up by name; the real
     entry's is uploaded). The stamp of a local store holds the view's inode and
-    mtime, so it is rewritten with what S3 says of the uploaded view (its ETag
-    and size), in the shape ``Index._compact`` writes; the package's own
-    ``_view_current`` must then accept it, else the view is rebuilt from every
-    head by ``Index.compact(full=True)`` (slow on moto).
+    mtime, so the local stamp (as the package wrote it) is uploaded with its
+    ``sig`` replaced by what S3 says of the uploaded view (its ETag and size);
+    the package's own ``_view_current`` must then accept it, else the view is
+    rebuilt from every head by ``Index.compact(full=True)`` (minutes on moto).
     """
     import hashlib
 
@@ -470,7 +536,9 @@ def upload_store(local_root: str, url: str, entries: int) -> dict:
     view = (base / INDEX).read_bytes()
     loc.replace(view, INDEX)
     sig = loc.signature(INDEX)
-    stamp = {"sig": list(sig), "sha256": hashlib.sha256(view).hexdigest(), "entries": entries}
+    # the package's own stamp of the local view, with the signature S3 gives the copy
+    stamp = json.loads((base / STAMP).read_bytes())
+    stamp.update(sig=list(sig), sha256=hashlib.sha256(view).hexdigest(), entries=entries)
     loc.replace(json.dumps(stamp).encode(), STAMP)
     index = Index(loc)
     accepted = bool(index._view_current())
@@ -747,15 +815,21 @@ def _persist_rows(out: dict, labels: dict, where: str) -> list[Result]:
         if n == 1:
             continue
         for op, name in _OPS.items():
+            ours, hand = s[label][op], s[labels[1]][op]
+            mo, mh = statistics.median(ours), statistics.median(hand)
             results.append(
                 timing_result(
                     f"{where} {name}, {_n(n)} vs 1 entry",
-                    s[label][op],
-                    s[labels[1]][op],
+                    ours,
+                    hand,
                     PERSIST_TARGET,
                     ours_label=f"{n}-entry store",
                     hand_label="1-entry store",
                     details={"cleanup_s": out["cleanup_s"]},
+                    notes=[
+                        f"{name}, {_n(n)} entries: medians {_ms(mo)} vs {_ms(mh)} with 1 "
+                        f"(ratio {mo / mh:.3f})"
+                    ],
                 )
             )
     return results
@@ -908,7 +982,7 @@ def _counted(info: dict) -> str:
     return text if logged == info["total"] else f"{text} [moto's log: {logged:g}]"
 
 
-_LOG_RE = re.compile(r'"(?:\x1b\[[0-9;]*m)?([A-Z]+) (\S+) HTTP/')
+_LOG_RE = re.compile(r'"(?:\x1b\[[0-9;]*m)*([A-Z]+) (\S+) HTTP/')
 
 
 def _log_counts(log: Path) -> dict:
@@ -932,6 +1006,17 @@ def _log_counts(log: Path) -> dict:
     return out
 
 
+def _control_note(samples: dict, one: str) -> str:
+    """The A/A control: the second 1-entry store against the first."""
+    parts = []
+    for op, name in _OPS.items():
+        a, b = samples[CONTROL][op], samples[one][op]
+        parts.append(
+            f"{name} {min(a) / min(b):.3f} (medians {statistics.median(a) / statistics.median(b):.3f})"
+        )
+    return "A/A control, a second 1-entry S3 store vs the first (noise alone): " + "; ".join(parts)
+
+
 def bench_scale_s3(ctx: Context) -> list[Result]:
     """Persist/remove timings and S3 requests at 1k and 10k entries, moto S3 server."""
     from bench_remote import _aws_env, _start_moto, _stop
@@ -953,6 +1038,15 @@ def bench_scale_s3(ctx: Context) -> list[Result]:
                 env=env,
                 timeout=3600,
             )
+        # an A/A control: a second 1-entry store, to show what moto's noise alone does
+        control = f"s3://{S3_BUCKET}/store-1-control"
+        run_worker(
+            ctx,
+            "bench_scale",
+            "upload_store",
+            dict(local_root=local[1], url=control, entries=1),
+            env=env,
+        )
         labels = {n: str(n) for n in urls}
         out = run_worker(
             ctx,
@@ -960,7 +1054,7 @@ def bench_scale_s3(ctx: Context) -> list[Result]:
             "persist_cycle",
             dict(
                 catalog=catalog,
-                roots={labels[n]: urls[n] for n in urls},
+                roots={labels[n]: urls[n] for n in urls} | {CONTROL: control},
                 repeats=p.s3_persist_repeats,
                 count_repeats=p.count_repeats,
             ),
@@ -987,6 +1081,7 @@ def bench_scale_s3(ctx: Context) -> list[Result]:
         for n, u in uploads.items()
     )
     results[0].notes.append(f"S3 stores uploaded to moto: {upload_note}")
+    results[0].notes.append(_control_note(out["samples"], labels[1]))
     results[0].notes.append(_build_note(builds))
     results[0].details |= {
         "uploads": {str(k): v for k, v in uploads.items()},

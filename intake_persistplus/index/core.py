@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gc
 import hashlib
 import json
 import logging
@@ -127,11 +128,17 @@ class Index(Heads, ViewEdits):
         """Every entry, in the order of the view (brought up to date first)."""
         lines = self.compact()
         out = {}
-        for token, line in lines.items():
-            try:
-                out[token] = Record.from_entry(token, decode_entry(line))
-            except Exception as e:
-                logger.warning("ignoring index entry %s in %s: %s", token, self.path, e)
+        collecting = gc.isenabled()
+        gc.disable()  # 100,000 entries make millions of objects, none of them cyclic
+        try:
+            for token, line in lines.items():
+                try:
+                    out[token] = Record.from_entry(token, decode_entry(line))
+                except Exception as e:
+                    logger.warning("ignoring index entry %s in %s: %s", token, self.path, e)
+        finally:
+            if collecting:
+                gc.enable()
         if self._fallback:
             out.update(self._fallback)
         return out

@@ -316,7 +316,7 @@ def read_head(data: bytes, where: str) -> tuple[int, str]:
     """
     first, sep, body = data.partition(b"\n")
     parts = first.decode("ascii", errors="replace").split(" ")
-    if len(parts) >= 2 and parts[0] == "#persistplus-head" and parts[1].isdigit():
+    if len(parts) == 4 and parts[0] == "#persistplus-head" and parts[1].isdigit():
         check_format(int(parts[1]), where)  # a newer head is never taken for a damaged one
     if not sep or len(parts) != 4 or first.decode("ascii", "replace")[: len(_HEAD_PREFIX)] != _HEAD_PREFIX:
         raise CorruptIndexError(f"{where} is not a head written by intake-persistplus")
