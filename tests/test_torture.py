@@ -103,17 +103,30 @@ def test_eight_s3_writers_three_rounds_lose_nothing(tmp_path, s3_bucket, s3_env)
     assert (lost, unreadable) == (0, 0)
 
 
-RACER = textwrap.dedent(
+#: what racing processes share: they start together once all are ready
+GO = textwrap.dedent(
+    """
+    import os, time
+    def wait_for_go(path):
+        while not os.path.exists(path):
+            time.sleep(0.005)
+        time.sleep(0.05)  # the end time is written
+        return float(open(path).read())
+    """
+)
+
+RACER = GO + textwrap.dedent(
     """
     import random, sys, time, warnings, intake
     from intake_persistplus import PersistStore, PersistError
     warnings.simplefilter("ignore")
-    url, catalog, names, until, seed = sys.argv[1], sys.argv[2], sys.argv[3].split(","), float(sys.argv[4]), int(sys.argv[5])
+    url, catalog, names, go, seed = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4], int(sys.argv[5])
     rng = random.Random(seed)
     st = PersistStore(url)
     cat = intake.open_catalog(catalog)
-    while time.time() < until - 12:  # all processes have imported intake by then
-        time.sleep(0.01)
+    st.records()  # every import and connection made before the race
+    print("ready", flush=True)
+    until = wait_for_go(go)
     while time.time() < until:
         op = rng.choice(["remove", "prune", "gc", "clear", "remove"])
         try:
@@ -131,17 +144,17 @@ RACER = textwrap.dedent(
     """
 )
 
-LOOPER = textwrap.dedent(
+LOOPER = GO + textwrap.dedent(
     """
     import sys, time, warnings, intake
     from intake_persistplus import PersistConflictError
     warnings.simplefilter("ignore")
-    catalog, name, until = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    catalog, name, go = sys.argv[1], sys.argv[2], sys.argv[3]
     source = intake.open_catalog(catalog)[name](persist_mode="never")
-    import dask.dataframe, pyarrow.parquet  # what a first persist imports: not in the race
+    source.persist()  # every import and connection a persist makes, before the race
+    print("ready", flush=True)
+    until = wait_for_go(go)
     done = conflicts = 0
-    while time.time() < until - 12:  # all processes have imported intake by then
-        time.sleep(0.01)
     while time.time() < until:
         try:
             source.persist()
@@ -177,15 +190,20 @@ def test_writers_racing_remove_prune_gc_and_clear_leave_nothing_dangling(tmp_pat
     else:
         url = str(tmp_path / "race")
     env["INTAKE_PERSIST_PATH"] = url
-    until = time.time() + 10.0 + 12.0  # 10 s to import, 12 s of racing
+    go = tmp_path / "go"
     names = [f"s{i}" for i in range(4)]
-    procs = [subprocess.Popen([sys.executable, "-c", LOOPER, str(catalog), n, str(until)],
+    procs = [subprocess.Popen([sys.executable, "-c", LOOPER, str(catalog), n, str(go)],
                               env=dict(os.environ, **env), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for n in names]
     procs += [subprocess.Popen([sys.executable, "-c", RACER, url, str(catalog), ",".join(names),
-                                str(until), str(seed)], env=dict(os.environ, **env),
+                                str(go), str(seed)], env=dict(os.environ, **env),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for seed in (1, 2)]
+    for p in procs:  # all imported, connected and warmed up: then 12 s of racing together
+        line = p.stdout.readline()
+        assert line == "ready\n", p.communicate(timeout=60)[1][-1500:]
+    (tmp_path / "go.tmp").write_text(str(time.time() + 12.0))
+    os.replace(tmp_path / "go.tmp", go)
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
     done = [tuple(map(int, o[0].split())) for o in outs[:4]]
