@@ -224,20 +224,25 @@ def persist_keep() -> int | None:
 DEFAULT_PRUNE_GRACE = 0.0
 
 
-def prune_grace() -> float:
-    """``intake.conf["persist_prune_grace"]``: seconds a replaced version survives retention."""
-    value = _conf().get("persist_prune_grace")
+def _seconds_setting(key: str, default: float, zero_ok: bool) -> float:
+    """``intake.conf[key]`` as finite seconds (>= 0, or > 0 unless ``zero_ok``)."""
+    value = _conf().get(key)
     if value is None:
-        return DEFAULT_PRUNE_GRACE
+        return default
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = -1.0
-    if not (seconds >= 0 and math.isfinite(seconds)):
+    if not ((seconds >= 0 if zero_ok else seconds > 0) and math.isfinite(seconds)):
         raise PersistSettingError(
-            f'intake.conf["persist_prune_grace"]={value!r}: give seconds >= 0'
+            f'intake.conf["{key}"]={value!r}: give seconds {">=" if zero_ok else ">"} 0'
         )
     return seconds
+
+
+def prune_grace() -> float:
+    """``intake.conf["persist_prune_grace"]``: seconds a replaced version survives retention."""
+    return _seconds_setting("persist_prune_grace", DEFAULT_PRUNE_GRACE, zero_ok=True)
 
 
 #: seconds a store operation waits for a lock another process holds
@@ -247,18 +252,7 @@ DEFAULT_LOCK_TIMEOUT = 120.0
 def lock_timeout() -> float:
     """``intake.conf["persist_lock_timeout"]`` (``INTAKE_PERSIST_LOCK_TIMEOUT``): seconds
     to wait for a lock held by another process before giving up with an error."""
-    value = _conf().get("persist_lock_timeout")
-    if value is None:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise PersistSettingError(
-            f'intake.conf["persist_lock_timeout"]={value!r}: give seconds > 0'
-        )
-    return seconds
+    return _seconds_setting("persist_lock_timeout", DEFAULT_LOCK_TIMEOUT, zero_ok=False)
 
 
 def validate_seconds(delta: Any, name: str) -> float:
