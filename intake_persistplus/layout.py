@@ -43,6 +43,7 @@ from .errors import PersistPathError
 INDEX = "cat.yaml"
 INDEX_LOCK = ".cat.yaml.lock"
 STAMP = ".cat.yaml.stamp"
+LISTING = ".cat.yaml.list"  # what `list` shows of each entry (index/listing.py)
 HEADS = ".heads"
 JOURNAL = ".journal"
 LOCKS = ".locks"

@@ -34,6 +34,7 @@ from .errors import (
     UnknownNameError,
 )
 from .index import Index
+from .index.listing import Listed
 from .layout import RECORD, Location, is_token, location, version_time
 from .originals import is_persisted_source, original_from_entry, recreate, tokenize
 from .record import Record
@@ -120,13 +121,19 @@ class PersistStore(StoreVersions, StoreUpkeep):
                 "intake.conf['persist_path'] to a location you can write"
             ) from e
 
-    def _writable(self) -> Location:
+    def _writable(self, fold_edits: bool = True) -> Location:
+        """The store's location, made if needed, before a write. ``fold_edits=False``
+        (a persist) skips the check for hand edits of the view once this process
+        has seen it: the view's format is known then, and an edit of the source
+        being persisted would be superseded by the new version anyway (on an
+        object store that check is a request)."""
         try:
             loc = self._loc()
             loc.makedirs()
             index = self._index()
             index.ensure()
-            index.sync()  # an index in a newer format is refused before any write
+            if fold_edits or not index.seen:
+                index.sync()  # an index in a newer format is refused before any write
         except CorruptIndexError:
             raise
         except Exception as e:  # OSError, or ImportError/ValueError for an unusable URL
@@ -228,6 +235,13 @@ class PersistStore(StoreVersions, StoreUpkeep):
         (brought up to date first), no version opened."""
         return self._index().records()
 
+    def listing(self) -> dict[str, Listed]:
+        """What ``intake-persist list`` shows of every entry (name, parameters,
+        container, time, ttl, size, version), by token: decoded only for the
+        entries changed since the last listing, so listing a big store twice is
+        quick."""
+        return self._index().listing()
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._index().tokens())
 
@@ -296,7 +310,7 @@ class PersistStore(StoreVersions, StoreUpkeep):
 
     def _write(self, source, token, persister, ttl, keep, kwargs) -> Any:
         """Write a version, then publish it; ``keep=None`` keeps the entry's ``keep``."""
-        loc = self._writable()
+        loc = self._writable(fold_edits=False)
         try:
             with self._writing(f"write a new version of {token}"):
                 record = write_version(loc, source, token, persister, ttl, keep, kwargs)

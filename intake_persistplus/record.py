@@ -20,6 +20,8 @@ from .errors import InvalidRecordError
 from .layout import is_token, legacy_version_id
 from .walk import walk
 
+#: the times a datetime can hold, in seconds since the epoch (years 1 to 9999)
+_TIMES = (-62135596800.0, 253402300800.0)
 _SAFE_ID_RE = re.compile(r"^[\w][\w.\-]*$")
 
 
@@ -193,8 +195,8 @@ class Record:
         try:
             ttl = validate_ttl(md.get("ttl"))
             timestamp = float(md["timestamp"])
-            # a time a datetime can hold (not NaN, not milliseconds by mistake)
-            _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc)
+            if not _TIMES[0] <= timestamp < _TIMES[1]:  # not NaN, not milliseconds by mistake
+                raise ValueError(f"{timestamp!r} is not a time between the years 1 and 9999")
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as e:
             raise InvalidRecordError(f"index entry {token!r}: bad timestamp or ttl ({e})") from e
         version = md.get("persist_version")

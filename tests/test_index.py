@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import tempfile
 import time
 import warnings
@@ -26,13 +27,16 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 import intake_persistplus.index.core
+import intake_persistplus.index.listing
 from intake_persistplus import IndexFormatError, PersistWarning, store
 from intake_persistplus.index import FORMAT, HEADER, Index, dump_block
+from intake_persistplus.index.listing import Listed
 from intake_persistplus.index.text import decode_entry, encode_entry, read_view, view_text
 from intake_persistplus.layout import location, new_version_id
 from intake_persistplus.record import Record
 
 from .conftest import make_frame, write_catalog
+from .test_new_user import _mount_tmpfs
 
 if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):  # its caches, not in the project folder
     set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "intake-persistplus-hypothesis")
@@ -267,6 +271,120 @@ def test_open_catalog_of_a_big_store_after_a_persist(big_store, csv_catalog, per
     cat = intake.open_catalog(str(persist_dir / "cat.yaml"))
     assert list(cat) == [token] and cat[token].read().shape == (200, 4)
     assert journal(persist_dir) == []
+
+
+# -- the listing: what `intake-persist list` shows, kept beside the view ---------------------------
+def listing_of(root: Path) -> dict:
+    """What a fresh process's listing shows, as plain tuples."""
+    return {t: tuple(x) for t, x in fresh(root).listing().items()}
+
+
+def records_of(root: Path) -> dict:
+    """The same fields of the records (decoded from every line of the compacted view)."""
+    return {t: tuple(Listed.of(r)) for t, r in fresh(root).records().items()}
+
+
+def test_the_listing_shows_what_the_records_hold_after_every_kind_of_change(
+        big_store, index, root, monkeypatch):
+    monkeypatch.setattr(intake_persistplus.index.listing, "LIST_MERGES", 3)
+    steps = [
+        lambda: put_all(index, [record(i) for i in range(6)]),  # 6 markers > 3: compacted
+        lambda: index.put(record(2, ttl=60)),                   # one marker: merged from its head
+        lambda: index.delete(tok(4)),
+        lambda: edit_line(root, tok(1), '"ttl": null', '"ttl": 7'),  # a hand edit, folded
+        lambda: put_all(index, [record(i, ttl=i) for i in range(6, 12)]),
+        lambda: (root / ".cat.yaml.list").unlink(),             # the cache lost
+    ]
+    for step in steps:
+        step()
+        shown = listing_of(root)
+        assert shown == records_of(root)
+        assert shown == listing_of(root)  # the second listing reads the file it left
+    assert sorted(shown) == sorted({tok(i) for i in range(12)} - {tok(4)})
+    assert shown[tok(1)][5] == 7 and shown[tok(2)][5] == 60
+
+
+def test_a_listing_after_a_few_commits_leaves_the_view_alone(big_store, index, root):
+    put_all(index, [record(i) for i in range(5)])
+    fresh(root).listing()  # compacts: the view and the listing are current
+    view = view_text_of(root)
+    index.put(record(3, ttl=9))
+    assert fresh(root).listing()[tok(3)].ttl == 9
+    assert view_text_of(root) == view and len(journal(root)) == 1  # left for a compaction
+    assert fresh(root).get(tok(3)).ttl == 9 and listed(root) == sorted(tok(i) for i in range(5))
+
+
+_ROW = [0, 0, "n", {}, "dataframe", 1.5e9, None, 10, "v1"]
+
+
+@pytest.mark.parametrize("damage", [
+    b"not json", b"[]", b'{"format": 2, "rows": []}', b'{"format": 99, "rows": {}}',
+    "row:name-int", "row:size-bool", "row:time-text", "row:time-nan", "row:short",
+    "row:not-a-token", "row:params-list", "other-view", "missing-rows", "lines-changed",
+], ids=lambda d: d if isinstance(d, str) else d[:12].decode())
+def test_a_damaged_listing_file_is_rebuilt_from_the_view(index, root, damage):
+    put_all(index, [record(i) for i in range(4)])
+    truth = listing_of(root)
+    path = root / ".cat.yaml.list"
+    doc = json.loads(path.read_bytes())
+    rows = doc["rows"]
+    if isinstance(damage, bytes):
+        path.write_bytes(damage)
+    else:
+        row = rows[tok(1)]
+        if damage == "row:name-int":
+            row[2] = 5
+        elif damage == "row:size-bool":
+            row[7] = True
+        elif damage == "row:time-text":
+            row[5] = "yesterday"
+        elif damage == "row:time-nan":
+            path.write_text(json.dumps(doc).replace(json.dumps(row[5]), "NaN", 1))
+        elif damage == "row:short":
+            del row[4:]
+        elif damage == "row:not-a-token":
+            rows["../x"] = list(_ROW)
+        elif damage == "row:params-list":
+            row[3] = []
+        elif damage == "other-view":  # rows made from another view: checked line by line
+            doc["view"] = "0" * 64
+        elif damage == "missing-rows":
+            del rows[tok(2)]
+        elif damage == "lines-changed":  # rows whose checksum is not their line's are remade
+            doc["view"] = None
+            for r in rows.values():
+                r[0] += 1
+                r[2] = "wrong"
+        if damage != "row:time-nan":
+            path.write_text(json.dumps(doc))
+    assert listing_of(root) == truth == records_of(root)
+    assert listing_of(root) == truth
+
+
+def test_the_listing_of_a_store_that_cannot_be_written(tmp_path, big_store):
+    mount = tmp_path / "mnt"
+    if not _mount_tmpfs(mount, "size=16m"):
+        pytest.skip("mounting a tmpfs needs root and mount permission")
+    try:
+        root = mount / "store"
+        root.mkdir()
+        index = fresh(root)
+        index.ensure()
+        put_all(index, [record(i) for i in range(3)])  # journal markers: the view is behind
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        shown = listing_of(root)
+        assert sorted(shown) == sorted(tok(i) for i in range(3)) == sorted(records_of(root))
+        assert not (root / ".cat.yaml.list").exists() and len(journal(root)) == 3
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_view_with_a_line_break_yaml_sees_is_not_read_line_by_line(index, root):
+    put_all(index, [record(1, description="a\u2028b"), record(2)])
+    text = view_text_of(root)
+    for brk in ("\r", "\x85", "\u2028", "\u2029"):
+        edited = text.replace("a\\u2028b", f"a{brk}b")
+        assert edited != text and read_view(edited) is None, repr(brk)
 
 
 # -- hand edits of the view ----------------------------------------------------------------------

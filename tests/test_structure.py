@@ -23,6 +23,7 @@ ORDER = [
     "index.text",
     "index.heads",
     "index.edits",
+    "index.listing",
     "index.core",
     "index",
     "originals",

@@ -17,8 +17,9 @@ The commit protocol (see ``docs/guarantees.rst``):
   stays for the next one.
 * **The view**, ``cat.yaml``: an intake catalog of every head, one entry a
   line, rewritten whole (and atomically) by a compaction, which runs under the
-  view's lock when something reads the whole store (``list``, iteration, ``gc``,
-  ``intake.open_catalog`` of it) or on demand. A *stamp* (``.cat.yaml.stamp``)
+  view's lock when something reads the whole store (``gc``, ``records()``,
+  ``intake.open_catalog`` of it; a listing once more than :data:`.listing.LIST_MERGES`
+  commits are pending) or on demand. A *stamp* (``.cat.yaml.stamp``)
   holds what the file looked like when the store wrote it; a view that no longer
   matches was edited by hand, and its edits are folded into the heads by the
   next process that looks (entries whose source changed since are left to the
@@ -60,6 +61,7 @@ from ..layout import (
 from ..record import Record
 from .edits import READ_ONLY, ViewEdits
 from .heads import Head, Heads, name_key
+from .listing import Listings
 from .text import FORMAT, check_format, decode_entry, read_view, view_text
 
 logger = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ SMALL_VIEW = 1000
 
 
 
-class Index(Heads, ViewEdits):
+class Index(Heads, ViewEdits, Listings):
     """Read and update one store's heads and its view; see the module docstring.
 
     ``rebuild(token)``: see :class:`~.heads.Heads`.
@@ -80,12 +82,19 @@ class Index(Heads, ViewEdits):
         self._stamp: tuple = (None, None)  # (signature of the stamp file, its content)
         self._view_ok: tuple | None = None  # signature of the view last found unedited
         self._fallback: dict[str, Record] | None = None  # an edited view we could not fold in
+        self._changed: set[str] | None = None  # tokens the last compaction changed (None: any)
         self._lock = threading.RLock()
 
     @property
     def path(self) -> str:
         """The view's location, as a user names it (with its protocol)."""
         return self.loc.url_of(INDEX)
+
+    @property
+    def seen(self) -> bool:
+        """Whether this process's last look found the view as the store wrote it
+        (so in this package's format)."""
+        return self._view_ok is not None
 
     def lock(self):
         """The view's lock: one compaction at a time, across processes."""
@@ -144,7 +153,7 @@ class Index(Heads, ViewEdits):
         return out
 
     def tokens(self) -> list[str]:
-        return list(self.records())
+        return list(self.listing())
 
     def __len__(self) -> int:
         return len(self.tokens())
@@ -169,6 +178,7 @@ class Index(Heads, ViewEdits):
             return None if self._read_stamp() is None else False
         if sig == self._view_ok:
             return True
+        self._view_ok = None  # changed since: not known to be this package's format now
         stamp = self._read_stamp()
         if stamp is not None:  # a store a newer intake-persistplus wrote is never written over
             check_format(stamp.get("format"), f"the persist index {self.path}")
@@ -254,6 +264,7 @@ class Index(Heads, ViewEdits):
         if not (full or markers or lines_wanted) and current:
             return {}
         lines = None if full or not current else self._view_lines()
+        self._changed = None if lines is None else set()  # which entries the new view changes
         if lines is not None and not markers:
             return lines
         by_token: dict[str, list[tuple[int, str, str]]] = {}
@@ -271,6 +282,7 @@ class Index(Heads, ViewEdits):
             heads = {t: read.get(t) for t in by_token}
         else:
             heads = {t: self._read_head(t) for t in by_token if is_token(t)}
+            self._changed = set(heads)
             for token, head in heads.items():
                 if head is None:
                     lines.pop(token, None)
@@ -282,6 +294,7 @@ class Index(Heads, ViewEdits):
         stamp = {"format": FORMAT, "sig": list(sig) if sig else None,
                  "sha256": hashlib.sha256(data).hexdigest(), "entries": len(lines)}
         self.loc.replace(json.dumps(stamp).encode(), STAMP)
+        self._stamp = (self.loc.signature(STAMP), stamp)
         self._view_ok = sig
         self._fallback = None
         # markers folded in are removed; one whose head is not written yet stays

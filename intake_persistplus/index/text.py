@@ -260,7 +260,18 @@ def decode_entry(text: str) -> object:
         raise CorruptIndexError(f"an index entry is not valid YAML: {e}") from None
 
 
-_LINE_RE = re.compile(r"  (?:'([0-9a-f]{16,64})'|([0-9a-f]{16,64})): (.+)")
+_HEX = "0123456789abcdef"
+
+
+def _numberlike(token: str) -> bool:
+    """Whether YAML reads ``token`` as a number (what :data:`_NUMBER_RE` matches)."""
+    return token.isdigit() or (token[:2] == "0b" and len(token) > 2 and not token[2:].strip("01"))
+
+
+def _breaks(text: str) -> bool:
+    """Whether ``text`` holds a character YAML takes for a line break and
+    ``str.split("\\n")`` does not."""
+    return any(c in text for c in "\r\x85\u2028\u2029")
 _NUMBER_RE = re.compile(r"[0-9]+|0b[01]+")  # tokens YAML would read as numbers
 
 
@@ -283,15 +294,22 @@ def read_view(text: str) -> dict[str, str] | None:
     body = text[len(HEADER):]
     if body == "sources: {}\n":
         return {}
-    if not body.startswith("sources:\n") or not body.endswith("\n"):
+    if not body.startswith("sources:\n") or not body.endswith("\n") or _breaks(body):
         return None
     lines = {}
     for line in body[9:-1].split("\n"):
-        m = _LINE_RE.fullmatch(line)
-        token = m and (m.group(1) or m.group(2))
-        if m is None or token in lines or (m.group(2) and _NUMBER_RE.fullmatch(token)):
+        # "  <token>: <entry>", the token quoted when YAML would read it as a number
+        key, sep, entry = line.partition(": ")
+        if not (sep and entry and key.startswith("  ")):
             return None
-        lines[token] = m.group(3)
+        token = key[2:]
+        if token[:1] == "'":
+            token = token[1:-1] if token[-1:] == "'" and _numberlike(token[1:-1]) else ""
+        elif _numberlike(token):
+            return None
+        if not 16 <= len(token) <= 64 or token.strip(_HEX) or token in lines or entry.isspace():
+            return None
+        lines[token] = entry
     return lines
 
 
