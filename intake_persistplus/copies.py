@@ -3,18 +3,43 @@
 An index entry is data written by anyone who can write the store. Only
 drivers registered with intake are built from it, only with paths inside the
 entry's own folder, and always with the store's own storage options, never
-the entry's.
+the entry's. An entry in the store's layout chooses a version (the folder its
+``urlpath`` names) and the settings (ttl, keep, ...); its driver and arguments
+must be those the version was written with, in its own ``record.yaml``
+(:func:`as_written`), and for the built-in persisters exactly the ones they
+write.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import threading
 from typing import Any
 
-from .layout import CATALOG_DIR, Location
+from .errors import CorruptIndexError, VersionGoneError
+from .index.text import load_bounded
+from .layout import CATALOG_DIR, DATA, RECORD, Location
 from .originals import registered_class
 from .record import Record
+from .versions import has_data
 from .walk import DROP, map_strings, walk
+
+#: the arguments the built-in persisters write besides ``urlpath: <version>/data``:
+#: (the ones always written, the ones sometimes written with their possible values);
+#: see each container module's ``write``
+BUILTIN_ARGS: dict[str, tuple[dict, dict]] = {
+    "persisted_parquet": ({"engine": "pyarrow"}, {"calculate_divisions": (True,)}),
+    "persisted_python": ({}, {}),
+    "ndzarr": ({}, {}),
+    "zarr": ({}, {}),
+}
+
+#: the records of versions read in this process, by (store, token, version):
+#: a version is never changed once written, so each is parsed once
+_WRITTEN: dict[tuple[str, str, str], Record] = {}
+_WRITTEN_MAX = 4096
+_written_lock = threading.Lock()
 
 
 def driver_class(record: Record) -> Any:
@@ -113,6 +138,16 @@ def check_inside(args: dict, loc: Location, token: str) -> None:
     walk(args, check_location, item=path_key)
 
 
+def _located_args(record: Record, loc: Location) -> dict:
+    """``record``'s arguments with the store's location in them, checked to
+    name nothing outside its folder (:func:`check_inside`)."""
+    root = loc.url.rstrip("/")
+    args = map_strings(dict(record.args), lambda s: s.replace(CATALOG_DIR, root))
+    args.pop("storage_options", None)  # never the index's word: the store's own
+    check_inside(args, loc, record.token)
+    return args
+
+
 def open_copy(record: Record, loc: Location) -> Any:
     """Make the persisted source that ``record`` describes, in the store at ``loc``.
 
@@ -122,10 +157,7 @@ def open_copy(record: Record, loc: Location) -> Any:
         for a driver that is not registered, or a path outside the entry's folder.
     """
     cls = driver_class(record)
-    root = loc.url.rstrip("/")
-    args = map_strings(dict(record.args), lambda s: s.replace(CATALOG_DIR, root))
-    args.pop("storage_options", None)  # never the index's word: the store's own
-    check_inside(args, loc, record.token)
+    args = _located_args(record, loc)
     where = [args[k] for k in ("urlpath", "path", "url") if k in args]
     if not where or not all(
         (isinstance(w, str) and w) or (isinstance(w, list) and w and all(isinstance(x, str) and x for x in w))
@@ -139,3 +171,91 @@ def open_copy(record: Record, loc: Location) -> Any:
     source.name = record.token
     source.description = record.description
     return source
+
+
+def written(loc: Location, token: str, version: str, cached: bool = True) -> Record | None:
+    """The record ``<token>/<version>/record.yaml`` holds; None when there is
+    none (the version is not complete, or gone).
+
+    Raises
+    ------
+    CorruptIndexError
+        for a record that does not parse or is not this token's.
+    """
+    key = (loc.url, token, version)
+    rec = _WRITTEN.get(key) if cached else None
+    if rec is not None:  # parsed before: is it still there? (a stat; one HEAD remotely)
+        return rec if loc.exists(token, version, RECORD) else None
+    where = f"{loc.url_of(token, version, RECORD)}"
+    try:
+        doc = load_bounded(loc.read_text(token, version, RECORD), where)
+    except FileNotFoundError:
+        return None
+    try:
+        rec = Record.from_entry(token, doc.get(token) if isinstance(doc, dict) else None)
+    except ValueError as e:
+        raise CorruptIndexError(f"the record of version {token}/{version} is damaged: {e}") from None
+    with _written_lock:
+        if len(_WRITTEN) >= _WRITTEN_MAX:
+            _WRITTEN.clear()
+        _WRITTEN[key] = rec
+    return rec
+
+
+def _canonical(rec: Record, token: str, version: str) -> bool:
+    """Whether a version's own record has arguments its built-in persister
+    writes (other persisters' drivers: whatever they wrote)."""
+    known = BUILTIN_ARGS.get(rec.driver)
+    if known is None:
+        return True
+    always, sometimes = known
+    args = {k: v for k, v in rec.args.items() if not (k in sometimes and v in sometimes[k])}
+    return args == {"urlpath": f"{CATALOG_DIR}/{token}/{version}/{DATA}", **always}
+
+
+def as_written(record: Record, loc: Location) -> Record:
+    """``record``, checked against the version it names; entries in intake 0.7's
+    layout (data outside the token's folder) are returned as they are.
+
+    Raises
+    ------
+    VersionGoneError
+        when the version is not complete, or its data is gone.
+    ValueError
+        when the entry names another driver or other arguments than its version
+        was written with (edited by hand, or by someone hostile; arguments it
+        leaves out are taken from the version), or for a
+        version whose record is damaged, is another version's, or has
+        arguments its built-in persister never writes.
+    """
+    driver_class(record)  # the entry's own driver and paths first: the clearest reasons
+    _located_args(record, loc)
+    folder = record.folder
+    if folder is None:
+        return record
+    token, version = folder
+    try:
+        rec = written(loc, token, version)
+    except CorruptIndexError as e:
+        raise ValueError(str(e)) from None
+    if rec is None or not has_data(loc, rec):
+        raise VersionGoneError(
+            f"version {version} of {record.label} ({token}) is not in the store at {loc.url}"
+        )
+    if rec.folder != folder or not _canonical(rec, token, version):
+        raise ValueError(
+            f"the record of version {token}/{version} names driver {rec.driver!r} with "
+            f"arguments {sorted(map(str, rec.args))} that do not read that version's data"
+        )
+    # the entry may leave out arguments (the version's are used), not change them;
+    # its storage_options are never used (see open_copy)
+    differ = sorted(str(k)[:40] for k, v in record.args.items()
+                    if k != "storage_options" and (k not in rec.args or rec.args[k] != v))
+    if rec.driver != record.driver:
+        differ.insert(0, "driver")
+    if differ:
+        raise ValueError(
+            f"its index entry names {', '.join(differ)} other than version {version} was written "
+            "with (an entry's driver and arguments are not for editing: persist again to change them)"
+        )
+    return record if record.args == rec.args else dataclasses.replace(record, args=rec.args)

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import config, versions
-from .copies import open_copy
+from .copies import as_written, open_copy
 from .errors import (
     AmbiguousNameError,
     CorruptIndexError,
@@ -225,9 +225,12 @@ class PersistStore(StoreVersions, StoreUpkeep):
             raise NotPersistedError(f"nothing is persisted under {self.get_tok(x)!r} in {self.path}")
         return rec
 
-    def open(self, record: Record) -> Any:
-        """Make the persisted source that ``record`` describes (see :func:`.copies.open_copy`)."""
-        return open_copy(record, self._loc())
+    def open(self, record: Record, checked: bool = False) -> Any:
+        """Make the persisted source that ``record`` describes, once checked against
+        its version (:func:`.copies.as_written`, :func:`.copies.open_copy`);
+        ``checked``: ``record`` came from :meth:`servable`."""
+        loc = self._loc()
+        return open_copy(record if checked else as_written(record, loc), loc)
 
     # -- the mapping ---------------------------------------------------------------
     def records(self) -> dict[str, Record]:
@@ -350,7 +353,7 @@ class PersistStore(StoreVersions, StoreUpkeep):
             self.prune(token, grace=config.prune_grace())
         if loc.local:  # elsewhere a writer cannot be told dead for hours: left to gc
             self._collect(loc, token)
-        return self.open(record)
+        return self.open(record, checked=True)  # just written, and found complete under its lock
 
     def refresh_expired(self, token: str, original: Any = None, seen: str | None = None) -> Any:
         """Refresh ``token`` unless someone did while we waited; return the fresh copy.

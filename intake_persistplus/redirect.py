@@ -269,8 +269,10 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
     spec = config.declared_persist(entry)
     try:
         record = store.lookup(original)
-        if record is not None and not store.usable(record):
-            return original
+        if record is not None:
+            record = store.servable(record)  # None: its data is gone, or it was tampered with
+            if record is None:
+                return original
     except CorruptIndexError as e:
         warnings.warn(f"{e}; serving original sources", PersistWarning, stacklevel=4)
         return original
@@ -282,7 +284,7 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
             return tag(deferred(original, _first_persist_action(original, spec)), original)
         return original
     try:
-        persisted = store.open(record)
+        persisted = store.open(record, checked=True)
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # SystemExit from a module an entry made import, too

@@ -11,8 +11,9 @@ import time
 import warnings
 
 from . import gc, versions
-from .errors import CorruptIndexError, PersistWarning
-from .layout import JOURNAL, RECORD, STAMP, Location
+from .copies import as_written
+from .errors import CorruptIndexError, PersistWarning, VersionGoneError
+from .layout import JOURNAL, STAMP, Location
 from .record import Record
 
 logger = logging.getLogger(__name__)
@@ -22,13 +23,28 @@ class StoreUpkeep:
     """See the module docstring."""
 
     def usable(self, record: Record) -> bool:
-        """True if the data ``record`` names is there. If not, its entry is repaired
-        (it names the newest complete version, or it goes) with a warning."""
-        folder = record.folder
+        """True if the data ``record`` names is there (see :meth:`servable`)."""
+        return self.servable(record) is not None
+
+    def servable(self, record: Record) -> Record | None:
+        """``record`` checked against the version it names (:func:`.copies.as_written`),
+        ready for :meth:`open`; None when it must not be served. A version whose
+        data is missing has its entry repaired (it names the newest complete
+        version, or it goes); either way a :class:`PersistWarning` says why."""
         loc = self._loc()
-        # a complete version has its record; one request on an object store
-        if folder is None or loc.exists(*folder, RECORD):
-            return True
+        try:
+            return as_written(record, loc)
+        except VersionGoneError:
+            pass
+        except ValueError as e:
+            warnings.warn(
+                f"cannot open the persisted copy of {record.label} ({record.token}): {e}; "
+                "serving the original (`intake-persist refresh` writes a new version)",
+                PersistWarning,
+                stacklevel=4,
+            )
+            return None
+        folder = record.folder
         index = self._index()
         try:
             with index.locked(record.token):
@@ -48,7 +64,7 @@ class StoreUpkeep:
             PersistWarning,
             stacklevel=4,
         )
-        return False
+        return None
 
     def clear(self) -> None:
         """Remove every persisted source and the data folders of the store."""
@@ -64,8 +80,9 @@ class StoreUpkeep:
     def compact(self, only_store: bool = False) -> None:
         """Bring ``cat.yaml`` up to date with every entry now.
 
-        ``list``, iteration, ``gc`` and ``intake.open_catalog`` of the file do
-        this themselves; a persist or remove only records what changed.
+        ``gc`` and ``intake.open_catalog`` of the file do this themselves (and
+        ``list`` and iteration once many commits are pending); a persist or
+        remove only records what changed.
         ``only_store`` does nothing where there is no store (a plain catalog
         that happens to be called ``cat.yaml``).
         """

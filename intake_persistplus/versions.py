@@ -19,7 +19,7 @@ from typing import Any
 from . import config, gc
 from .errors import NotPersistedError
 from .index.text import load_bounded
-from .layout import RECORD, Location, is_token
+from .layout import CATALOG_DIR, RECORD, Location, is_token
 from .record import Record
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,26 @@ def list_versions(loc: Location, token: str, current: Record | None) -> list[Ver
     return out
 
 
+def data_path(record: Record) -> tuple[str, ...] | None:
+    """The parts, inside the store, of the data ``record``'s ``urlpath`` names
+    (None for data elsewhere or several paths)."""
+    path = record.args.get("urlpath")
+    prefix = CATALOG_DIR + "/"
+    if not (isinstance(path, str) and path.startswith(prefix)):
+        return None
+    parts = tuple(path[len(prefix):].split("/"))
+    return parts if all(p not in ("", ".", "..") for p in parts) else None
+
+
+def has_data(loc: Location, record: Record) -> bool:
+    """Whether the data of a version written by ``record`` is there. Checked on a
+    local disk only (a ``stat``); on an object store a folder is a listing, a
+    request every catalog access would pay, so a folder deleted there by hand
+    is found by ``read()``."""
+    parts = data_path(record)
+    return not loc.local or parts is None or loc.exists(*parts)
+
+
 def newest_record(loc: Location, token: str) -> Record | None:
     """The newest complete version of one source, from its ``record.yaml`` files
     (what a damaged or dangling index entry is rebuilt from)."""
@@ -91,6 +111,7 @@ def newest_record(loc: Location, token: str) -> Record | None:
     found = [
         r for name in loc.listdir(token) if not name.startswith(".")
         and (r := read_version(loc, token, name)) is not None and r.version == name
+        and has_data(loc, r)
     ]
     if not found:
         return None

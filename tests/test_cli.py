@@ -164,6 +164,23 @@ def test_gc_removes_leftovers_of_a_dead_writer(filled, persist_dir):
     assert "removed 1" in out and not dead.exists()
 
 
+def test_compact_brings_the_view_up_to_date_for_a_hand_edit(filled, persist_dir, monkeypatch):
+    import intake_persistplus.index.core as core
+
+    monkeypatch.setattr(core, "SMALL_VIEW", 0)  # as in a big store: commits leave the view behind
+    cli("list", store_dir=persist_dir)  # the listing is kept...
+    source = filled.fresh(persist_mode="never")
+    store.refresh(source)
+    version = store.record(source).version
+    assert version not in (persist_dir / "cat.yaml").read_text() and os.listdir(persist_dir / ".journal")
+    listed = json.loads(cli("list", "--json", store_dir=persist_dir).stdout)
+    assert version in {d["version"] for d in listed}  # ...so list reads only the pending heads
+    assert version not in (persist_dir / "cat.yaml").read_text()  # and leaves the file alone
+    out = cli("compact", store_dir=persist_dir).stdout
+    assert "holds every entry (2 entries)" in out
+    assert version in (persist_dir / "cat.yaml").read_text() and not os.listdir(persist_dir / ".journal")
+
+
 def test_prune_keep_must_be_positive(persist_dir):
     proc = cli("prune", "--keep", "0", store_dir=persist_dir, check=False)
     assert proc.returncode == 2 and "whole number >= 1" in proc.stderr

@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="versions to keep (default: the entry's declared persist: keep)")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="user parameter of the entry")
     add("gc", c.cmd_gc, "remove what interrupted persists left behind")
+    add("compact", c.cmd_compact, "bring cat.yaml up to date with every commit (before editing it by hand)")
     p = add("demo", c.cmd_demo, "persist a bundled example and show the effect (the README's main job)")
     p.add_argument("--folder", default="demo-output", help="scratch folder: new, empty, or made by an earlier demo (then emptied)")
     p.add_argument("--rows", type=int, default=600_000, help="rows of the example CSV")

@@ -311,6 +311,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_compact(args) -> int:
+    store = _store()
+    store.compact()
+    print(f"cat.yaml in {store.path} holds every entry ({plural(len(store), 'entry', 'entries')})")
+    return 0
+
+
 def cmd_gc(args) -> int:
     gone = _store().gc()
     for g in gone:
