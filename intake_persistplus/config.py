@@ -195,6 +195,9 @@ def declared_persist(entry: Any) -> dict | None:
         spec["ttl"] = validate_ttl(spec.get("ttl"))
     except InvalidTTLError as e:
         raise InvalidTTLError(f"metadata.persist of entry {getattr(entry, 'name', '?')!r}: {e}") from None
+    if "revalidate" in spec:
+        spec["revalidate"] = validate_revalidate(
+            spec["revalidate"], f"metadata.persist.revalidate of entry {getattr(entry, 'name', '?')!r}")
     return spec
 
 
@@ -212,6 +215,26 @@ def validate_keep(keep: Any, where: str = "keep") -> int | None:
             f"{where}={keep!r}: give None (keep all versions) or a whole number >= 1"
         )
     return keep
+
+
+#: the values of ``revalidate`` (a ``persist()`` argument, or a key of ``persist:``)
+REVALIDATE = (True, False, "on-access")
+
+
+def validate_revalidate(value: Any, where: str = "revalidate") -> bool | str:
+    """``True`` (compare the original's fingerprint when a copy expires, re-read
+    only if it changed), ``False`` (always re-read) or ``"on-access"`` (compare
+    at every catalog access; no ttl)."""
+    if value is None:
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("on-access", "on_access"):
+        return "on-access"
+    if value not in REVALIDATE or not isinstance(value, bool):
+        raise PersistSettingError(
+            f"{where}={value!r}: give true (check the original when the copy expires, "
+            "re-read it only if it changed), false (always re-read) or 'on-access'"
+        )
+    return value
 
 
 def persist_keep() -> int | None:

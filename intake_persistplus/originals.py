@@ -24,6 +24,26 @@ def tokenize(obj: Any) -> str:
     return _tok(obj)
 
 
+def data_identity(source: Any) -> str:
+    """A hash of what decides ``source``'s data: its class and the arguments it
+    was made with (user parameters are in them, filled in), without its
+    ``metadata`` (where ``persist:`` settings live), name or description, and
+    without credentials (which decide who may read, not what is read).
+
+    Two sources with the same identity read the same data, so a copy of one
+    serves the other: editing an entry's description or ``persist:`` block
+    changes its token but not its identity.
+    """
+    import hashlib
+    import json
+
+    state = source_state(source)
+    kwargs = {k: v for k, v in state["kwargs"].items() if k != "metadata"}
+    text = json.dumps({"cls": state["cls"], "args": state["args"], "kwargs": kwargs},
+                      sort_keys=True, default=repr, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def is_persisted_source(source: Any) -> bool:
     """True for a source read from a persist store (or an export)."""
     md = getattr(source, "metadata", None)

@@ -33,11 +33,13 @@ from .errors import (
     PersistPathError,
     UnknownNameError,
 )
+from .freshness import StoreFreshness
 from .index import Index
 from .index.listing import Listed
 from .layout import RECORD, Location, is_token, location, version_time
 from .originals import is_persisted_source, original_from_entry, recreate, tokenize
 from .record import Record
+from .rekey import StoreRekey
 from .upkeep import StoreUpkeep
 from .versions import StoreVersions, VersionInfo
 from .writer import check_not_a_copy, check_recordable, write_version
@@ -50,7 +52,7 @@ __all__ = ["PersistStore", "VersionInfo", "store"]
 _STORE_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
 
 
-class PersistStore(StoreVersions, StoreUpkeep):
+class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
     """The persisted sources of one persist location, as a catalog-like mapping.
 
     ``path=None`` follows ``intake.conf["persist_path"]`` (``INTAKE_PERSIST_PATH``)
@@ -239,10 +241,8 @@ class PersistStore(StoreVersions, StoreUpkeep):
         return self._index().records()
 
     def listing(self) -> dict[str, Listed]:
-        """What ``intake-persist list`` shows of every entry (name, parameters,
-        container, time, ttl, size, version), by token: decoded only for the
-        entries changed since the last listing, so listing a big store twice is
-        quick."""
+        """What ``intake-persist list`` shows of every entry, by token (decoded only
+        for the entries changed since the last listing: see :mod:`.index.listing`)."""
         return self._index().listing()
 
     def __iter__(self) -> Iterator[str]:
@@ -296,12 +296,14 @@ class PersistStore(StoreVersions, StoreUpkeep):
         return recreate(info, x)
 
     # -- writing ---------------------------------------------------------------
-    def add(self, source: Any, ttl: Any = None, keep: int | None = None, **kwargs: Any) -> Any:
+    def add(self, source: Any, ttl: Any = None, keep: int | None = None,
+            revalidate: bool | str = True, **kwargs: Any) -> Any:
         """Persist ``source`` (see ``DataSource.persist``) and return the persisted source."""
         from .containers import get_persister
 
         ttl = config.validate_ttl(ttl)
         keep = config.validate_keep(keep)
+        revalidate = config.validate_revalidate(revalidate)
         config.persist_keep()  # bad settings are reported before anything is written
         config.prune_grace()
         check_recordable(kwargs)
@@ -309,14 +311,14 @@ class PersistStore(StoreVersions, StoreUpkeep):
         persister = get_persister(getattr(source, "container", None))
         if hasattr(persister, "check_kwargs"):
             persister.check_kwargs(dict(kwargs))
-        return self._write(source, tokenize(source), persister, ttl, keep, kwargs)
+        return self._write(source, tokenize(source), persister, ttl, keep, kwargs, revalidate)
 
-    def _write(self, source, token, persister, ttl, keep, kwargs) -> Any:
+    def _write(self, source, token, persister, ttl, keep, kwargs, revalidate=True) -> Any:
         """Write a version, then publish it; ``keep=None`` keeps the entry's ``keep``."""
         loc = self._writable(fold_edits=False)
         try:
             with self._writing(f"write a new version of {token}"):
-                record = write_version(loc, source, token, persister, ttl, keep, kwargs)
+                record = write_version(loc, source, token, persister, ttl, keep, kwargs, revalidate)
         except FileNotFoundError as e:
             if loc.path_of(token) not in f"{e.filename} {e}":
                 raise  # the original's files, not the store's
@@ -369,6 +371,8 @@ class PersistStore(StoreVersions, StoreUpkeep):
                 not current.expired() or (seen is not None and current.version != seen)
             ):
                 return self.open(current)
+            if current is not None and self._unchanged(current, original):
+                return self.open(self.lookup(token) or current)
             return self._refresh(token, original)
 
     def refresh(self, x: Any, original: Any = None) -> Any:
@@ -391,7 +395,8 @@ class PersistStore(StoreVersions, StoreUpkeep):
             original = self.backtrack(record.token)
         persister = get_persister(record.container or original.container)
         return self._write(
-            original, record.token, persister, record.ttl, record.keep, dict(record.persist_kwargs)
+            original, record.token, persister, record.ttl, record.keep, dict(record.persist_kwargs),
+            record.revalidate,
         )
 
     def remove(self, source_or_token: Any, delfiles: bool = True) -> bool:

@@ -20,6 +20,8 @@ from .errors import InvalidRecordError
 from .layout import is_token, legacy_version_id
 from .walk import walk
 
+#: ``revalidate`` for a copy checked against its original at every access
+ON_ACCESS = "on-access"
 #: the times a datetime can hold, in seconds since the epoch (years 1 to 9999)
 _TIMES = (-62135596800.0, 253402300800.0)
 _SAFE_ID_RE = re.compile(r"^[\w][\w.\-]*$")
@@ -83,6 +85,23 @@ class Record:
         tokens of persisted sources this one was made from (pipelines).
     size:
         bytes of the version's files as written (``None``: not measured).
+    identity:
+        the *data identity* of the original (:func:`~.originals.data_identity`):
+        a hash of what decides its data, not of its name, description,
+        metadata or persist settings (``None``: written before 0.2.0).
+    rekeys:
+        how many times the entry moved to a new token after a catalog edit
+        that left its data identity alone.
+    fingerprint:
+        the original's files when this version was written
+        (:func:`~.fingerprint.fingerprint`; ``None``: not files).
+    checked:
+        when the original was last found unchanged since (epoch seconds;
+        ``None``: never checked since ``timestamp``). The ttl runs from it.
+    revalidate:
+        what an expired copy does: ``True`` compares fingerprints first and
+        re-reads only a changed original; ``False`` always re-reads;
+        ``"on-access"`` (no ttl) compares them at every catalog access.
     """
 
     token: str
@@ -102,13 +121,22 @@ class Record:
     description: str = ""
     dependencies: list = field(default_factory=list)
     size: int | None = None
+    identity: str | None = None
+    rekeys: int = 0
+    fingerprint: str | None = None
+    checked: float | None = None
+    revalidate: bool | str = True
 
     def expired(self, now: float | None = None) -> bool:
-        """True once ``ttl`` seconds have passed since ``timestamp`` (``ttl=0``: always)."""
+        """True once ``ttl`` seconds have passed since the copy was written or its
+        original last found unchanged (``ttl=0``, or ``revalidate="on-access"``:
+        always)."""
+        if self.revalidate == ON_ACCESS:
+            return True
         if self.ttl is None:
             return False
         now = time.time() if now is None else now
-        return now >= self.timestamp + self.ttl
+        return now >= max(self.timestamp, self.checked or 0.0) + self.ttl
 
     @property
     def label(self) -> str:
@@ -157,6 +185,11 @@ class Record:
             "original_parameters": self.parameters,
             "dependencies": self.dependencies,
             "persist_bytes": self.size,
+            "persist_identity": self.identity,
+            "persist_rekeys": self.rekeys,
+            "persist_fingerprint": self.fingerprint,
+            "persist_checked": self.checked,
+            "persist_revalidate": self.revalidate,
         }
 
     def to_entry(self) -> dict:
@@ -213,6 +246,11 @@ class Record:
 
         deps = md.get("dependencies") or []
         size = md.get("persist_bytes")
+        identity = md.get("persist_identity")
+        rekeys = md.get("persist_rekeys")
+        fp = md.get("persist_fingerprint")
+        checked = md.get("persist_checked")
+        revalidate = md.get("persist_revalidate", True)
         return cls(
             token=token,
             driver=driver,
@@ -231,4 +269,10 @@ class Record:
             description=str(entry.get("description") or ""),
             dependencies=[d for d in deps if is_token(d)] if isinstance(deps, list) else [],
             size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+            identity=identity if isinstance(identity, str) and is_token(identity) else None,
+            rekeys=rekeys if isinstance(rekeys, int) and not isinstance(rekeys, bool) and rekeys > 0 else 0,
+            fingerprint=fp if isinstance(fp, str) and is_token(fp) else None,
+            checked=float(checked) if isinstance(checked, (int, float)) and not isinstance(checked, bool)
+            and _TIMES[0] <= checked < _TIMES[1] else None,
+            revalidate=revalidate if revalidate in (True, False, ON_ACCESS) else True,
         )

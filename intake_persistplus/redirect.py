@@ -221,6 +221,18 @@ def _raise_on_use(error: BaseException) -> Callable[[], Any]:
     return action
 
 
+def _adopted(original: Any, spec: dict | None) -> Any:
+    """The entry of a source with ``original``'s data, moved to its token (see
+    :meth:`.PersistStore.adopt`); None when there is none, or it cannot be moved."""
+    try:
+        return store.adopt(original, spec)
+    except CorruptIndexError:
+        raise
+    except Exception as e:  # a store we may only read, say: the original is read
+        logger.info("could not move a copy to %s: %s", getattr(original, "name", None), describe_error(e))
+        return None
+
+
 def _first_persist_action(original: Any, spec: dict) -> Callable[[], Any]:
     def action():
         kwargs = dict(spec)
@@ -269,6 +281,8 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
     spec = config.declared_persist(entry)
     try:
         record = store.lookup(original)
+        if record is None:
+            record = _adopted(original, spec)
         if record is not None:
             record = store.servable(record)  # None: its data is gone, or it was tampered with
             if record is None:

@@ -10,17 +10,21 @@ nothing behind.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import Any
 
 from .errors import AlreadyPersistedError, UnrecordableArgumentError
+from .fingerprint import fingerprint
 from .gc import writer_marker
 from .index import dump_block
 from .layout import CATALOG_DIR, DATA, INCOMPLETE, RECORD, Location, new_version_id
-from .originals import is_persisted_source, source_state
-from .record import Record, plain
+from .originals import data_identity, is_persisted_source, source_state
+from .record import ON_ACCESS, Record, plain
 from .secrets import scrub
 from .walk import map_strings, walk
+
+logger = logging.getLogger(__name__)
 
 
 def _is_plain(value: Any) -> bool:
@@ -85,6 +89,14 @@ def reroot(value: Any, old: str, new: str) -> Any:
     return map_strings(value, lambda s: new + s[len(old):] if s.startswith(old) else s)
 
 
+def _fingerprint(source: Any) -> str | None:
+    try:
+        return fingerprint(source)
+    except Exception as e:  # not files we can look at: re-read when it expires
+        logger.info("no fingerprint of %s: %s", getattr(source, "name", None), type(e).__name__)
+        return None
+
+
 def write_version(
     loc: Location,
     source: Any,
@@ -93,12 +105,16 @@ def write_version(
     ttl: Any,
     keep: int | None,
     kwargs: dict,
+    revalidate: bool | str = True,
 ) -> Record:
     """Write a new, complete version of ``source`` under ``token``; return its record.
 
     The version is not yet in the index: the caller publishes it.
     """
     version = new_version_id()
+    # the original's files before its data is read: a change while reading is
+    # seen as a change at the next check
+    fp = _fingerprint(source) if revalidate else None
     loc.makedirs(token, version)
     try:
         if loc.local:  # who writes it, for gc (elsewhere gc goes by the version's age)
@@ -120,12 +136,15 @@ def write_version(
             original_metadata=scrub(plain(dict(getattr(source, "metadata", None) or {}))),
             original_source=source_state(source),
             timestamp=time.time(),
-            ttl=ttl,
+            ttl=None if revalidate == ON_ACCESS else ttl,
             persist_kwargs=scrub(plain(dict(kwargs))),
             version=version,
             keep=keep,
             parameters=scrub(plain(dict(source.__dict__.get("_pp_call") or {}))),
             description=f"persisted copy of {getattr(source, 'name', None) or token}",
+            identity=data_identity(source),
+            fingerprint=fp,
+            revalidate=revalidate,
         )
         loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
         if loc.local:

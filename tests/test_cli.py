@@ -69,10 +69,15 @@ def test_info_and_versions(filled, persist_dir):
     assert "*" in cli("versions", token, store_dir=persist_dir).stdout
 
 
-def test_refresh_expired_only(filled, persist_dir):
+def test_refresh_expired_only(filled, persist_dir, csv_catalog):
     before = {t: store.record(t).version for t in store}
+    # unchanged originals: the expired copy is revalidated, not written again
     out = json.loads(cli("refresh", "--expired", "--json", store_dir=persist_dir).stdout)
-    assert [d["name"] for d in out["refreshed"]] == ["csvsource"] and out["failed"] == []
+    assert [(d["name"], d["revalidated"]) for d in out["refreshed"]] == [("csvsource", True)]
+    assert out["failed"] == [] and {t: store.record(t).version for t in store} == before
+    (csv_catalog.parent / "table.csv").write_text(make_frame(7).to_csv(index=False))
+    out = json.loads(cli("refresh", "--expired", "--json", store_dir=persist_dir).stdout)
+    assert [(d["name"], d["revalidated"]) for d in out["refreshed"]] == [("csvsource", False)]
     after = {t: store.record(t).version for t in store}
     changed = {store.record(t).original_name for t in store if before[t] != after[t]}
     assert changed == {"csvsource"}

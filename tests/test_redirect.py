@@ -139,7 +139,7 @@ def test_default_refreshes_an_expired_copy_on_first_data_access(csv_catalog, sto
 @pytest.mark.parametrize("method", ["read", "to_dask", "discover", "read_partition"])
 def test_each_data_method_sets_off_the_refresh(csv_catalog, store_location, method):
     cat = intake.open_catalog(str(csv_catalog))
-    cat.csvsource.persist(ttl=0)
+    cat.csvsource.persist(ttl=0, revalidate=False)
     before = version_of(cat.csvsource)
     source = cat.csvsource
     args = (0,) if method == "read_partition" else ()
@@ -285,7 +285,7 @@ def test_declared_persist_happens_on_first_data_access(tmp_path, store_location)
 
 
 def test_declared_persist_refreshes_when_expired(tmp_path, store_location):
-    path = _declared(tmp_path, {"ttl": 0})
+    path = _declared(tmp_path, {"ttl": 0, "revalidate": False})
     cat = intake.open_catalog(str(path))
     cat.t.read()
     first = store.record(cat.t(persist_mode="never"))
@@ -372,7 +372,7 @@ def test_threads_reading_one_expired_source_refresh_it_once(csv_catalog, store_l
     from concurrent.futures import ThreadPoolExecutor
 
     cat = intake.open_catalog(str(csv_catalog))
-    cat.csvsource.persist(ttl=0)
+    cat.csvsource.persist(ttl=0, revalidate=False)
     source = cat.csvsource
     assert isinstance(source, Deferred)
     with ThreadPoolExecutor(4) as pool:
@@ -422,7 +422,7 @@ def test_many_readers_of_an_expired_entry_refresh_it_once(csv_catalog, store_loc
 
     cat = intake.open_catalog(str(csv_catalog))
     original = cat.csvsource(persist_mode="never")
-    original.persist(ttl=1)
+    original.persist(ttl=1, revalidate=False)
     time.sleep(1.1)
 
     def read(_):

@@ -52,7 +52,7 @@ def test_no_credential_reaches_the_store_and_refresh_still_works(s3_bucket, s3_e
     catalog = write_catalog(
         tmp_path,
         {"remote": {"driver": "csv", "args": {"urlpath": f"s3://{s3_bucket}/data/t.csv", "storage_options": options},
-                    "metadata": {"persist": {"ttl": 0}}}},
+                    "metadata": {"persist": {"ttl": 0, "revalidate": False}}}},
     )
     cat = intake.open_catalog(str(catalog))
     expected = cat.remote(persist_mode="never").read()

@@ -87,12 +87,19 @@ def cmd_list(args) -> int:
             "container": [rec.container for rec in found],
             "size": [shown[sizes[rec.token]] for rec in found],
             "age": [human_seconds(now - rec.timestamp) for rec in found],
+            "checked": ["-" if rec.checked is None else human_seconds(now - rec.checked) for rec in found],
             "ttl": ["none" if rec.ttl is None else human_seconds(rec.ttl) for rec in found],
-            "expires in": [expires_text(None if rec.ttl is None else rec.timestamp + rec.ttl - now)
+            "expires in": [expires_text(None if rec.ttl is None
+                                        else max(rec.timestamp, rec.checked or 0.0) + rec.ttl - now)
                            for rec in found],
-            "state": ["expired" if rec.expired(now) else "fresh" for rec in found],
+            "state": ["on access" if rec.revalidate == "on-access" else "expired" if rec.expired(now)
+                      else "fresh" for rec in found],
         }
     )
+    moved = sum(1 for rec in found if rec.rekeys)
+    if moved:
+        print(f"{plural(moved, 'entry was', 'entries were')} moved to a new token after an edit of "
+              "its catalog entry that left its data alone (`--json`: rekeyed)", file=sys.stderr)
     return 0
 
 
@@ -174,8 +181,11 @@ def cmd_refresh(args) -> int:
         rec = store.lookup(token)
         progress.step(rec.original_name if rec else token)
         try:
-            new = store.refresh(token)
-            done.append({"token": token, "name": rec.original_name, "version": new.metadata["persist_version"]})
+            # --expired: an original found unchanged makes its copy fresh again, unread
+            new = store.refresh_expired(token) if args.expired else store.refresh(token)
+            version = new.metadata["persist_version"]
+            done.append({"token": token, "name": rec.original_name, "version": version,
+                         "revalidated": rec is not None and version == rec.version})
         except Exception as e:  # keep going: report each failure
             failed.append({"token": token, "name": rec.original_name if rec else None, "error": f"{type(e).__name__}: {e}"})
     progress.close()
@@ -183,7 +193,10 @@ def cmd_refresh(args) -> int:
         emit_json({"refreshed": done, "failed": failed})
     else:
         for d in done:
-            print(f"refreshed {d['token']} ({d['name']}) -> {d['version']}")
+            if d["revalidated"]:
+                print(f"revalidated {d['token']} ({d['name']}): its original is unchanged, the copy is fresh")
+            else:
+                print(f"refreshed {d['token']} ({d['name']}) -> {d['version']}")
         for f in failed:
             print(f"{PROG}: refresh of {f['token']} ({f['name']}) failed: {' '.join(f['error'].split())}", file=sys.stderr)
         if not tokens:

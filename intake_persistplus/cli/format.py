@@ -102,7 +102,7 @@ class Progress:
 
 def entry_row(rec, now: float, size: int | None = None) -> dict:
     """What ``list`` and ``info`` show of one entry."""
-    expires_in = None if rec.ttl is None else rec.timestamp + rec.ttl - now
+    expires_in = None if rec.ttl is None else max(rec.timestamp, rec.checked or 0.0) + rec.ttl - now
     return {
         "token": rec.token,
         "name": rec.original_name,
@@ -116,6 +116,9 @@ def entry_row(rec, now: float, size: int | None = None) -> dict:
         "expired": rec.expired(now),
         "size": size,
         "version": rec.version,
+        "rekeyed": rec.rekeys,  # times moved to a new token after a catalog edit
+        "checked": rec.checked,  # when the original was last found unchanged
+        "revalidate": rec.revalidate,
     }
 
 

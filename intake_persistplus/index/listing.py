@@ -6,7 +6,8 @@ one row per view line, each row keyed by a checksum of its line::
 
     {"format": 2, "view": "<sha256 of the view it was made from>",
      "rows": {"<token>": [crc32, length, name, parameters, container,
-                          timestamp, ttl, size, version], ...}}
+                          timestamp, ttl, size, version, rekeys, checked,
+                          revalidate], ...}}
 
 A row whose line is an entry the store cannot read is ``[crc32, length,
 "<why>"]``. The file is a cache: when its ``view`` is the view's stamp, it is
@@ -50,6 +51,9 @@ class Listed(NamedTuple):
     ttl: float | None
     size: int | None
     version: str
+    rekeys: int = 0
+    checked: float | None = None
+    revalidate: bool | str = True
 
     label = Record.label
     expired = Record.expired
@@ -57,10 +61,11 @@ class Listed(NamedTuple):
     @classmethod
     def of(cls, rec: Record) -> Listed:
         return cls(rec.token, rec.original_name, rec.parameters, rec.container, rec.timestamp,
-                   rec.ttl, rec.size, rec.version)
+                   rec.ttl, rec.size, rec.version, rec.rekeys, rec.checked, rec.revalidate)
 
 
 _NUMBERS = (int, float)
+_ROW = 12  # CRC-32, length, then the fields of Listed after its token
 _NUMBER_OR_NONE = (int, float, type(None))
 _INT_OR_NONE = (int, type(None))
 _STR_OR_NONE = (str, type(None))
@@ -75,7 +80,7 @@ def valid(rows: dict) -> dict[str, list] | None:
     Checked column by column: this is what makes listing 100,000 entries quick."""
     good, refused = [], []
     for row in rows.values():
-        if type(row) is list and len(row) == 9:
+        if type(row) is list and len(row) == _ROW:
             good.append(row)
         elif type(row) is list and len(row) == 3 and type(row[2]) is str:
             refused.append(row)
@@ -83,12 +88,14 @@ def valid(rows: dict) -> dict[str, list] | None:
             return None
     if not all(map(is_token, rows)):
         return None
-    crcs, lengths, names, params, containers, times, ttls, sizes, versions = list(zip(*good, strict=True)) or [()] * 9
+    crcs, lengths, names, params, containers, times, ttls, sizes, versions, rekeys, checked, how = (
+        list(zip(*good, strict=True)) or [()] * _ROW)
     if not (
         all(type(r[0]) is int and type(r[1]) is int for r in refused)
         and _all((int,), crcs) and _all((int,), lengths) and _all(_STR_OR_NONE, names) and _all((dict,), params) and _all((str,), containers)
         and _all(_NUMBERS, times) and _all(_NUMBER_OR_NONE, ttls) and _all(_INT_OR_NONE, sizes)
-        and _all((str,), versions)
+        and _all((str,), versions) and _all((int,), rekeys) and _all(_NUMBER_OR_NONE, checked)
+        and all(type(h) is bool or h == "on-access" for h in how)
     ):
         return None
     return rows
@@ -123,7 +130,7 @@ def reusable(rows: dict, lines: Mapping[str, str]) -> dict[str, list]:
     out = {}
     for token, row in rows.items():
         line = lines.get(token)
-        if line is not None and type(row) is list and len(row) in (3, 9) and row[:2] == _check(line):
+        if line is not None and type(row) is list and len(row) in (3, _ROW) and row[:2] == _check(line):
             if valid({token: row}) is not None:
                 out[token] = row
     return out
@@ -142,7 +149,8 @@ def listing(lines: Mapping[str, str], known: dict[str, list]) -> dict[str, list]
                 try:
                     rec = Record.from_entry(token, decode_entry(line))
                     row = [*_check(line), rec.original_name, rec.parameters, rec.container,
-                           rec.timestamp, rec.ttl, rec.size, rec.version]
+                           rec.timestamp, rec.ttl, rec.size, rec.version, rec.rekeys, rec.checked,
+                           rec.revalidate]
                 except Exception as e:
                     row = [*_check(line), f"{type(e).__name__}: {e}"]
             rows[token] = row
@@ -157,12 +165,12 @@ def shown(rows: dict[str, list], where: str) -> dict[str, Listed]:
     logged as warnings."""
     tokens, good = [], []
     for token, row in rows.items():
-        if len(row) == 9:
+        if len(row) == _ROW:
             tokens.append(token)
             good.append(row)
         else:
             logger.warning("ignoring index entry %s in %s: %s", token, where, row[2])
-    _, _, *fields = list(zip(*good, strict=True)) or [()] * 9
+    _, _, *fields = list(zip(*good, strict=True)) or [()] * _ROW
     return dict(zip(tokens, map(Listed, tokens, *fields), strict=True))
 
 

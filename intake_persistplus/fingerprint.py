@@ -1,0 +1,86 @@
+"""What an original's files looked like, without reading them: a *fingerprint*.
+
+When a copy's ttl runs out, the store compares the original's fingerprint now
+with the one recorded when the copy was written, as an HTTP cache revalidates
+with an ETag: unchanged, the copy is fresh again without reading any data.
+
+A fingerprint covers every file the source's ``urlpath`` names (globs
+expanded, lists included), from what the file system says about each file
+that changes when its content does:
+
+* a local file: its size, modification and status-change times (in
+  nanoseconds: ``ctime`` cannot be set back by hand) and inode;
+* an object store or other fsspec file system: size, and the first of ETag,
+  generation, modification time or creation time it reports (one listing for a
+  glob, one request per file otherwise).
+
+Sources that are not files (a database, an API), or that name no file, have
+no fingerprint: their copies are written again when they expire, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+#: what fsspec file systems report that changes when a file is rewritten
+CHANGE_KEYS = ("ETag", "etag", "generation", "md5Hash", "crc32c", "mtime", "LastModified",
+               "last_modified", "created")
+#: beyond this many files a source is not fingerprinted (its copy is re-read)
+MAX_FILES = 100_000
+
+
+def _urlpath(source: Any) -> tuple[Any, dict]:
+    kwargs = dict(getattr(source, "_captured_init_kwargs", None) or {})
+    args = list(getattr(source, "_captured_init_args", None) or ())
+    urlpath = kwargs.get("urlpath", args[0] if args and isinstance(args[0], (str, list)) else None)
+    options = kwargs.get("storage_options") or {}
+    return urlpath, options if isinstance(options, dict) else {}
+
+
+def _local_facts(path: str) -> list:
+    st = os.stat(path)
+    return [path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _facts(fs: Any, path: str) -> list:
+    info = fs.info(path)
+    tag = next((info[k] for k in CHANGE_KEYS if info.get(k) is not None), None)
+    if tag is None:
+        raise ValueError(f"{path}: the file system reports nothing that changes with the content")
+    return [path, info.get("size"), str(tag)]
+
+
+def fingerprint(source: Any) -> str | None:
+    """The fingerprint of ``source``'s files now; None for a source with no files.
+
+    Raises
+    ------
+    OSError, ValueError
+        when a file cannot be looked at (gone, the network down): the caller
+        then treats the original as changed.
+    """
+    urlpath, options = _urlpath(source)
+    paths = urlpath if isinstance(urlpath, list) else [urlpath]
+    if not paths or not all(isinstance(p, str) and p for p in paths):
+        return None
+    import fsspec
+
+    facts: list = []
+    for url in paths:
+        fs, _, found = fsspec.core.get_fs_token_paths(url, mode="rb", storage_options=options)
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if not found:
+            raise FileNotFoundError(f"{url} names no file")
+        if len(found) > MAX_FILES:
+            return None
+        if "file" in protocols:
+            facts += [_local_facts(p) for p in sorted(found)]
+            continue
+        # a glob was expanded with one listing, whose facts info() finds in the
+        # file system's cache; a plain path costs one request
+        facts += [_facts(fs, p) for p in sorted(found)]
+    text = json.dumps(facts, default=str, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

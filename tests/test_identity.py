@@ -1,0 +1,181 @@
+"""A copy knows what it was made from: editing a catalog entry's description,
+``persist:`` block or ``persist_mode`` changes its token, not its data, and the
+copy keeps being served (moved to the new token), with no read of the original.
+
+Each test persists through ``intake.open_catalog`` on real files, then edits
+the catalog file as a user would, and changes the original CSV behind the
+store's back: a copy served after the edit shows the old rows, a re-read
+would show the new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import intake
+import pytest
+import yaml
+
+import intake_persistplus.index.core as core
+from intake_persistplus import store
+from intake_persistplus.index import Index
+
+from .conftest import make_frame
+
+
+def edit(catalog, change) -> None:
+    doc = yaml.safe_load(catalog.read_text())
+    change(doc["sources"]["csvsource"])
+    catalog.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def behind_the_stores_back(catalog) -> None:
+    """Change the original's data: only a re-read would see it."""
+    make_frame(50, seed=9).to_csv(catalog.parent / "table.csv", index=False)
+
+
+def fresh_access(catalog):
+    return intake.open_catalog(str(catalog)).csvsource
+
+
+EDITS = {
+    "description": lambda e: e.update(description="a CSV table, described better"),
+    "persist-block": lambda e: e["metadata"].update(persist={"ttl": 7200, "keep": 3}),
+    "persist-mode": lambda e: e["metadata"].update(persist_mode="always"),
+    "other-metadata": lambda e: e["metadata"].update(owner="data team", origin="elsewhere"),
+}
+
+
+@pytest.mark.parametrize("what", list(EDITS))
+def test_an_edit_that_leaves_the_data_alone_keeps_the_copy(csv_catalog, persist_dir, what, caplog):
+    source = fresh_access(csv_catalog)
+    source.persist(ttl=3600)
+    old_token = store.get_tok(source)
+    edit(csv_catalog, EDITS[what])
+    behind_the_stores_back(csv_catalog)
+
+    caplog.set_level("INFO", logger="intake_persistplus.rekey")
+    served = fresh_access(csv_catalog)
+    assert served.is_persisted
+    assert served.read().shape == (200, 4)  # the copy, not a re-read (which has 50 rows)
+    new_token = store.get_tok(fresh_access(csv_catalog)(persist_mode="never"))
+    assert new_token != old_token
+    assert list(store) == [new_token] and not (persist_dir / old_token).exists()
+    rec = store.record(new_token)
+    assert rec.rekeys == 1 and rec.original_description == served.metadata["original_description"]
+    if what == "persist-block":  # the new settings apply to the entry
+        assert (rec.ttl, rec.keep) == (7200, 3)
+    else:
+        assert rec.ttl == 3600
+    assert any(f"from {old_token} to {new_token}" in r.getMessage() for r in caplog.records)
+    assert len(store.versions(new_token)) == 1
+    assert fresh_access(csv_catalog).read().shape == (200, 4)  # and again, from the new token
+
+
+def test_the_listing_counts_moved_entries(csv_catalog, persist_dir):
+    fresh_access(csv_catalog).persist()
+    edit(csv_catalog, EDITS["description"])
+    assert fresh_access(csv_catalog).is_persisted
+    env = dict(os.environ, INTAKE_PERSIST_PATH=str(persist_dir))
+    proc = subprocess.run([sys.executable, "-m", "intake_persistplus", "list", "--json"],
+                          capture_output=True, text=True, env=env, timeout=120, check=True)
+    (row,) = json.loads(proc.stdout)
+    assert row["rekeyed"] == 1 and row["name"] == "csvsource"
+    proc = subprocess.run([sys.executable, "-m", "intake_persistplus", "list"],
+                          capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert "1 entry was moved to a new token" in proc.stderr
+
+
+def test_every_version_moves_and_retention_goes_on(csv_catalog, persist_dir):
+    source = fresh_access(csv_catalog)
+    source.persist(keep=5)
+    store.refresh(source(persist_mode="never"))
+    store.refresh(source(persist_mode="never"))
+    old = store.get_tok(source(persist_mode="never"))
+    before = [v.version for v in store.versions(old)]
+    edit(csv_catalog, EDITS["description"])
+    moved = fresh_access(csv_catalog)
+    assert moved.is_persisted
+    token = store.get_tok(moved)
+    assert [v.version for v in store.versions(token)] == before
+    for v in store.versions(token):  # every moved version reads
+        assert store.open_version(token, v.version).read().shape == (200, 4)
+    assert store.prune(token, keep=1) and [v.version for v in store.versions(token)] == before[-1:]
+    assert fresh_access(csv_catalog).read().shape == (200, 4)
+
+
+@pytest.mark.parametrize("change", ["path", "argument"])
+def test_an_edit_that_changes_the_data_is_a_new_source(csv_catalog, persist_dir, change):
+    fresh_access(csv_catalog).persist()
+    old = list(store)
+    other = csv_catalog.parent / "other.csv"
+    make_frame(30, seed=3).to_csv(other, index=False)
+    if change == "path":
+        edit(csv_catalog, lambda e: e["args"].update(urlpath="{{ CATALOG_DIR }}/other.csv"))
+    else:
+        edit(csv_catalog, lambda e: e["args"].update(usecols=["id"]))
+    source = fresh_access(csv_catalog)
+    assert not source.is_persisted and list(store) == old  # nothing moved
+    assert source.read().shape == ((30, 4) if change == "path" else (200, 1))
+
+
+def test_entries_with_other_parameters_are_not_taken(tmp_path, persist_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    for region in ("north", "south"):
+        make_frame(20 if region == "north" else 40).to_csv(data / f"{region}.csv", index=False)
+    catalog = data / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump({"sources": {"byregion": {
+        "driver": "csv", "description": "one region",
+        "parameters": {"region": {"type": "str", "default": "north", "description": "r"}},
+        "args": {"urlpath": "{{ CATALOG_DIR }}/{{ region }}.csv"},
+    }}}))
+    intake.open_catalog(str(catalog)).byregion(region="north").persist()
+    south = intake.open_catalog(str(catalog)).byregion(region="south")
+    assert not south.is_persisted and south.read().shape[0] == 40
+
+
+def test_a_move_cut_short_loses_nothing(csv_catalog, persist_dir, monkeypatch):
+    """The new head is never written (the process dies at that moment): the old
+    entry still serves, the copied folder is a leftover, and the next access
+    moves the copy."""
+    fresh_access(csv_catalog).persist()
+    (old,) = list(store)
+    edit(csv_catalog, EDITS["description"])
+    behind_the_stores_back(csv_catalog)
+    real_put = Index.put
+
+    def dies(self, record, *args, **kwargs):
+        raise KeyboardInterrupt("killed while moving")
+
+    monkeypatch.setattr(Index, "put", dies)
+    with pytest.raises(KeyboardInterrupt):
+        fresh_access(csv_catalog)
+    monkeypatch.setattr(Index, "put", real_put)
+    assert list(store) == [old] and store[old].read().shape == (200, 4)
+    served = fresh_access(csv_catalog)
+    assert served.is_persisted and served.read().shape == (200, 4)
+    assert list(store) != [old] and len(store) == 1
+
+
+def test_a_big_store_moves_a_copy_without_reading_the_others(csv_catalog, persist_dir, monkeypatch):
+    monkeypatch.setattr(core, "SMALL_VIEW", 0)  # commits leave the view alone, as at 100,000 entries
+    fresh_access(csv_catalog).persist()
+    edit(csv_catalog, EDITS["persist-block"])
+    view = (persist_dir / "cat.yaml").read_text()
+    assert fresh_access(csv_catalog).is_persisted
+    assert (persist_dir / "cat.yaml").read_text() == view  # one head written, the view untouched
+
+
+def test_on_s3(csv_catalog, s3_store):
+    fresh_access(csv_catalog).persist()
+    (old,) = list(store)
+    edit(csv_catalog, EDITS["persist-block"])
+    behind_the_stores_back(csv_catalog)
+    served = fresh_access(csv_catalog)
+    assert served.is_persisted and served.read().shape == (200, 4)
+    (new,) = list(store)
+    assert new != old and store.record(new).ttl == 7200
