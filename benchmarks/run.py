@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import HERE, Context, Result, WorkerError, run_worker, sizes  # noqa: E402
 from bench_concurrency import bench_concurrency  # noqa: E402
+from bench_freshness import bench_access_vs_before, bench_revalidate, bench_revalidate_s3  # noqa: E402
 from bench_import import bench_import  # noqa: E402
 from bench_index import bench_catalog_access, bench_persist_big_store  # noqa: E402
 from bench_memory import bench_peak_rss  # noqa: E402
@@ -51,6 +52,9 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "remote": bench_remote,
     "scale_local": bench_scale_local,
     "scale_s3": bench_scale_s3,
+    "revalidate": bench_revalidate,
+    "revalidate_s3": bench_revalidate_s3,
+    "access_vs_before": bench_access_vs_before,
 }
 
 RESULTS_DIR = HERE / "results"

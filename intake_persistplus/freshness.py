@@ -20,24 +20,25 @@ logger = logging.getLogger(__name__)
 class StoreFreshness:
     """See the module docstring."""
 
-    def _unchanged(self, current: Record, original: Any) -> bool:
+    def _unchanged(self, current: Record, original: Any) -> Record | None:
         """Whether ``current``'s original is as it was when its version was written
         (its fingerprint, :mod:`.fingerprint`); if so, and its ttl runs, its
-        ``checked`` time is now. No data is read."""
+        ``checked`` time is now. No data is read. Returns the entry to serve, or
+        None when the original changed (or cannot be looked at)."""
         if not current.revalidate or current.fingerprint is None:
-            return False
+            return None
         try:
             now = fingerprint(original if original is not None else self.backtrack(current.token))
         except Exception as e:  # gone, or unreachable: as if changed (the re-read says why)
             logger.info("cannot check the original of %s: %s", current.token, type(e).__name__)
-            return False
+            return None
         if now != current.fingerprint:
-            return False
+            return None
         if current.revalidate is True:  # on-access copies have no ttl to renew
             index = self._index()
             with index.locked(current.token):
                 head = index.get(current.token, refresh=False)
                 if head is not None and head.version == current.version:
-                    index.put(dataclasses.replace(head, checked=time.time()))
+                    current = index.put(dataclasses.replace(head, checked=time.time()))
         logger.info("the original of %s is unchanged: its copy is fresh again", current.token)
-        return True
+        return current

@@ -371,9 +371,8 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
                 not current.expired() or (seen is not None and current.version != seen)
             ):
                 return self.open(current)
-            if current is not None and self._unchanged(current, original):
-                return self.open(self.lookup(token) or current)
-            return self._refresh(token, original)
+            fresh = None if current is None else self._unchanged(current, original)
+            return self._refresh(token, original) if fresh is None else self.open(fresh)
 
     def refresh(self, x: Any, original: Any = None) -> Any:
         """Re-persist now, with the same ttl, writer arguments and ``keep``; return the new copy.

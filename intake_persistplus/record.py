@@ -98,6 +98,11 @@ class Record:
     checked:
         when the original was last found unchanged since (epoch seconds;
         ``None``: never checked since ``timestamp``). The ttl runs from it.
+    catalog:
+        the catalog file (path or URL, without credentials) the original's
+        entry was read from, or ``None`` (a source made in code).
+    entry:
+        the name of that entry in it.
     revalidate:
         what an expired copy does: ``True`` compares fingerprints first and
         re-reads only a changed original; ``False`` always re-reads;
@@ -126,6 +131,8 @@ class Record:
     fingerprint: str | None = None
     checked: float | None = None
     revalidate: bool | str = True
+    catalog: str | None = None
+    entry: str | None = None
 
     def expired(self, now: float | None = None) -> bool:
         """True once ``ttl`` seconds have passed since the copy was written or its
@@ -190,6 +197,8 @@ class Record:
             "persist_fingerprint": self.fingerprint,
             "persist_checked": self.checked,
             "persist_revalidate": self.revalidate,
+            "persist_catalog": self.catalog,
+            "persist_entry": self.entry,
         }
 
     def to_entry(self) -> dict:
@@ -251,6 +260,7 @@ class Record:
         fp = md.get("persist_fingerprint")
         checked = md.get("persist_checked")
         revalidate = md.get("persist_revalidate", True)
+        catalog, entry_name = md.get("persist_catalog"), md.get("persist_entry")
         return cls(
             token=token,
             driver=driver,
@@ -274,5 +284,8 @@ class Record:
             fingerprint=fp if isinstance(fp, str) and is_token(fp) else None,
             checked=float(checked) if isinstance(checked, (int, float)) and not isinstance(checked, bool)
             and _TIMES[0] <= checked < _TIMES[1] else None,
-            revalidate=revalidate if revalidate in (True, False, ON_ACCESS) else True,
+            revalidate=revalidate if revalidate is True or revalidate is False or revalidate == ON_ACCESS
+            else True,
+            catalog=catalog if isinstance(catalog, str) and catalog else None,
+            entry=entry_name if isinstance(entry_name, str) and entry_name else None,
         )

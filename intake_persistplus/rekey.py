@@ -36,6 +36,7 @@ from .copies import written
 from .index.text import dump_block
 from .layout import CATALOG_DIR, RECORD, Location
 from .originals import data_identity, source_state, tokenize
+from .provenance import made_from
 from .record import Record, plain
 from .secrets import scrub
 from .walk import map_strings
@@ -158,4 +159,6 @@ class StoreRekey:
             revalidate=revalidate,
             description=f"persisted copy of {getattr(original, 'name', None) or token}",
             rekeys=rec.rekeys + 1,
+            catalog=made_from(original)[0],
+            entry=made_from(original)[1],
         )

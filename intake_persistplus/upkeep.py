@@ -14,6 +14,7 @@ from . import gc, versions
 from .copies import as_written
 from .errors import CorruptIndexError, PersistWarning, VersionGoneError
 from .layout import JOURNAL, STAMP, Location
+from .provenance import orphaned
 from .record import Record
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,12 @@ class StoreUpkeep:
             return []  # unsure which version is served: nothing is removed
         with self._index().locked(token):
             return gc.collect_token(loc, token, current)
+
+    def orphans(self) -> list:
+        """The entries whose catalog file is gone or no longer has their entry
+        (see :mod:`.provenance`), as listed (:meth:`listing`)."""
+        seen: dict = {}
+        return [rec for rec in self.listing().values() if orphaned(rec.catalog, rec.entry, seen)]
 
     def gc(self) -> list[str]:
         """Delete what interrupted persists left behind; return what was removed.

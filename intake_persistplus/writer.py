@@ -20,6 +20,7 @@ from .gc import writer_marker
 from .index import dump_block
 from .layout import CATALOG_DIR, DATA, INCOMPLETE, RECORD, Location, new_version_id
 from .originals import data_identity, is_persisted_source, source_state
+from .provenance import made_from
 from .record import ON_ACCESS, Record, plain
 from .secrets import scrub
 from .walk import map_strings, walk
@@ -145,6 +146,8 @@ def write_version(
             identity=data_identity(source),
             fingerprint=fp,
             revalidate=revalidate,
+            catalog=made_from(source)[0],
+            entry=made_from(source)[1],
         )
         loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
         if loc.local:

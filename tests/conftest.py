@@ -24,10 +24,13 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _clean_conf(monkeypatch):
-    """No test sees the user's persist settings; conf changes are undone."""
+def _clean_conf(monkeypatch, tmp_path_factory):
+    """No test sees the user's persist settings; conf changes are undone; and a
+    test that forgets ``persist_dir`` writes into a temporary config folder,
+    never into ``~/.intake``."""
     for key in ("persist_mode", "persist_path"):
         monkeypatch.delitem(intake.conf, key, raising=False)
+    monkeypatch.setattr(intake.config, "confdir", str(tmp_path_factory.mktemp("intake-conf")))
     yield
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import intake
 import pytest
@@ -179,3 +180,83 @@ def test_on_s3(csv_catalog, s3_store):
     assert served.is_persisted and served.read().shape == (200, 4)
     (new,) = list(store)
     assert new != old and store.record(new).ttl == 7200
+
+
+# -- where a copy came from: orphaned entries ---------------------------------------------
+def cli(persist_dir, *args, check=True):
+    env = dict(os.environ, INTAKE_PERSIST_PATH=str(persist_dir))
+    return subprocess.run([sys.executable, "-m", "intake_persistplus", *args], capture_output=True,
+                          text=True, env=env, timeout=120, check=check)
+
+
+@pytest.fixture
+def two_catalogs(csv_catalog, tmp_path, persist_dir):
+    """csvsource from csv_catalog, and 'other' from a second catalog file; both persisted."""
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    make_frame(20).to_csv(other_dir / "o.csv", index=False)
+    other = other_dir / "other.yaml"
+    other.write_text(yaml.safe_dump({"sources": {"other": {
+        "driver": "csv", "args": {"urlpath": "{{ CATALOG_DIR }}/o.csv"}}}}))
+    fresh_access(csv_catalog).persist()
+    intake.open_catalog(str(other)).other.persist()
+    return csv_catalog, other
+
+
+def orphan_flags(persist_dir) -> dict:
+    return {d["name"]: d["orphaned"] for d in json.loads(cli(persist_dir, "list", "--json").stdout)}
+
+
+def test_each_copy_names_its_catalog_file_and_entry(two_catalogs, persist_dir):
+    csv_catalog, other = two_catalogs
+    rec = store.record(fresh_access(csv_catalog)(persist_mode="never"))
+    assert (rec.catalog, rec.entry) == (str(csv_catalog), "csvsource")
+    assert orphan_flags(persist_dir) == {"csvsource": False, "other": False}
+
+
+@pytest.mark.parametrize("how", ["file-deleted", "entry-deleted"])
+def test_an_orphaned_entry_is_listed_and_pruned_after_a_dry_run(two_catalogs, persist_dir, how):
+    csv_catalog, other = two_catalogs
+    if how == "file-deleted":
+        other.unlink()
+    else:
+        other.write_text(yaml.safe_dump({"sources": {"renamed": {"driver": "csv", "args": {"urlpath": "x"}}}}))
+    assert orphan_flags(persist_dir) == {"csvsource": False, "other": True}
+    table = cli(persist_dir, "list").stdout
+    assert [line.split()[-1] for line in table.splitlines()[1:]] == ["fresh", "orphaned"]
+    dry = cli(persist_dir, "prune", "--orphans", "--dry-run").stdout
+    assert "would remove 1 orphaned entry" in dry and str(other) in dry
+    assert len(store) == 2
+    out = cli(persist_dir, "prune", "--orphans").stdout
+    assert "removed 1 orphaned entry" in out
+    assert [store.record(t).original_name for t in store] == ["csvsource"]
+    assert fresh_access(csv_catalog).is_persisted  # the other entry is untouched
+
+
+def test_a_copy_made_in_code_or_from_a_url_is_never_orphaned(tmp_path, persist_dir):
+    import intake.source.csv
+
+    path = tmp_path / "a.csv"
+    make_frame(5).to_csv(path, index=False)
+    intake.source.csv.CSVSource(str(path)).persist()
+    assert list(orphan_flags(persist_dir).values()) == [None]
+    assert "would remove 0 orphaned entries" in cli(persist_dir, "prune", "--orphans", "--dry-run").stdout
+
+
+@pytest.mark.parametrize("catalog", ["http://127.0.0.1:9/catalog.yaml", "simplecache::/etc/hostname",
+                                     "relative/catalog.yaml", "FIFO", "/dev/zero"])
+def test_a_hostile_catalog_path_is_never_fetched_or_opened(csv_catalog, persist_dir, catalog, tmp_path):
+    fresh_access(csv_catalog).persist()
+    (token,) = list(store)
+    if catalog == "FIFO":
+        catalog = str(tmp_path / "pipe")
+        os.mkfifo(catalog)
+    view = persist_dir / "cat.yaml"  # a hand edit of the view, folded into the head
+    text = view.read_text()
+    old = json.dumps(str(csv_catalog))
+    assert old in text
+    view.write_text(text.replace(old, json.dumps(catalog)))
+    assert store.record(token).catalog == catalog
+    t0 = time.monotonic()
+    assert orphan_flags(persist_dir) == {"csvsource": None}
+    assert time.monotonic() - t0 < 30

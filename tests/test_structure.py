@@ -28,6 +28,7 @@ ORDER = [
     "index",
     "originals",
     "fingerprint",
+    "provenance",
     "containers._common",
     "containers.parquet",
     "containers.dataframe",

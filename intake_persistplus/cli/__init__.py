@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("entry", nargs="?", metavar="TOKEN|NAME", help="one entry (default: all)")
     p.add_argument("--keep", type=_argument(positive_int), metavar="N", help="keep the N newest versions")
     p.add_argument("--older-than", type=_argument(parse_duration), metavar="AGE", help="remove versions older than AGE (90, 15m, 2h, 7d)")
+    p.add_argument("--orphans", action="store_true",
+                   help="remove the entries whose catalog file or entry is gone (see `list`)")
     p.add_argument("--dry-run", action="store_true", help="only show what would be removed")
     add("du", c.cmd_du, "disk usage per entry and in total", [js])
     p = add("export", c.cmd_export, "copy an entry's data to PATH and print a catalog entry for it")

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from operator import attrgetter
 
 from ..errors import CLIError
+from ..provenance import orphaned
 from .format import (
     PROG,
     Progress,
@@ -67,6 +68,14 @@ def cmd_list(args) -> int:
     else:
         gc.disable()  # 100,000 entries make a million objects, none cyclic; the process ends soon
         records = store.listing()  # kept beside cat.yaml: no entry decoded twice
+    seen: dict = {}
+    lost = {rec.token: orphaned(rec.catalog, rec.entry, seen) for rec in records.values()}
+
+    def state(rec) -> str:
+        fresh = ("on access" if rec.revalidate == "on-access" else "expired" if rec.expired(now)
+                 else "fresh")
+        return f"{fresh}, orphaned" if lost[rec.token] else fresh
+
     found = sorted(records.values(), key=attrgetter("timestamp"))
     found.sort(key=lambda rec: rec.original_name or "")  # by name, then time (the sort is stable)
     sizes = {rec.token: rec.size if rec.size is not None else store.du(rec.token)["total"] for rec in found}
@@ -75,7 +84,7 @@ def cmd_list(args) -> int:
         if size not in shown:
             shown[size] = human_size(size)
     if args.json:
-        emit_json([entry_row(rec, now, sizes[rec.token]) for rec in found])
+        emit_json([entry_row(rec, now, sizes[rec.token]) | {"orphaned": lost[rec.token]} for rec in found])
         return 0
     if not found:
         print(f"no persisted entries in {store.path}")
@@ -92,8 +101,7 @@ def cmd_list(args) -> int:
             "expires in": [expires_text(None if rec.ttl is None
                                         else max(rec.timestamp, rec.checked or 0.0) + rec.ttl - now)
                            for rec in found],
-            "state": ["on access" if rec.revalidate == "on-access" else "expired" if rec.expired(now)
-                      else "fresh" for rec in found],
+            "state": [state(rec) for rec in found],
         }
     )
     moved = sum(1 for rec in found if rec.rekeys)
@@ -230,6 +238,8 @@ def cmd_clear(args) -> int:
 
 def cmd_prune(args) -> int:
     store = _store()
+    if args.orphans:
+        return _prune_orphans(store, args)
     target = resolve(args.entry) if args.entry else None
     removed = store.prune(target, keep=args.keep, older_than=args.older_than, dry_run=args.dry_run)
     if args.json:
@@ -239,6 +249,25 @@ def cmd_prune(args) -> int:
     for v in removed:
         print(f"{verb} {v.token}/{v.version} ({human_size(v.size)})")
     print(f"{verb} {plural(len(removed), 'version', 'versions')}, {human_size(sum(v.size for v in removed))}")
+    return 0
+
+
+def _prune_orphans(store, args) -> int:
+    """``prune --orphans``: remove the entries whose catalog file or entry is gone."""
+    if args.entry or args.keep or args.older_than:
+        raise CLIError("--orphans removes whole entries: give it alone (with --dry-run to look first)")
+    gone = store.orphans()
+    verb = "would remove" if args.dry_run else "removed"
+    done = []
+    for rec in gone:
+        if args.dry_run or store.remove(rec.token):
+            done.append({"token": rec.token, "name": rec.label, "catalog": rec.catalog})
+    if args.json:
+        emit_json({"dry_run": args.dry_run, "removed": done})
+        return 0
+    for d in done:
+        print(f"{verb} {d['token']} ({d['name']}, from {d['catalog']})")
+    print(f"{verb} {plural(len(done), 'orphaned entry', 'orphaned entries')}")
     return 0
 
 

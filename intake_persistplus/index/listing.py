@@ -7,7 +7,7 @@ one row per view line, each row keyed by a checksum of its line::
     {"format": 2, "view": "<sha256 of the view it was made from>",
      "rows": {"<token>": [crc32, length, name, parameters, container,
                           timestamp, ttl, size, version, rekeys, checked,
-                          revalidate], ...}}
+                          revalidate, catalog, entry], ...}}
 
 A row whose line is an entry the store cannot read is ``[crc32, length,
 "<why>"]``. The file is a cache: when its ``view`` is the view's stamp, it is
@@ -54,6 +54,8 @@ class Listed(NamedTuple):
     rekeys: int = 0
     checked: float | None = None
     revalidate: bool | str = True
+    catalog: str | None = None
+    entry: str | None = None
 
     label = Record.label
     expired = Record.expired
@@ -61,11 +63,12 @@ class Listed(NamedTuple):
     @classmethod
     def of(cls, rec: Record) -> Listed:
         return cls(rec.token, rec.original_name, rec.parameters, rec.container, rec.timestamp,
-                   rec.ttl, rec.size, rec.version, rec.rekeys, rec.checked, rec.revalidate)
+                   rec.ttl, rec.size, rec.version, rec.rekeys, rec.checked, rec.revalidate,
+                   rec.catalog, rec.entry)
 
 
 _NUMBERS = (int, float)
-_ROW = 12  # CRC-32, length, then the fields of Listed after its token
+_ROW = 14  # CRC-32, length, then the fields of Listed after its token
 _NUMBER_OR_NONE = (int, float, type(None))
 _INT_OR_NONE = (int, type(None))
 _STR_OR_NONE = (str, type(None))
@@ -88,14 +91,15 @@ def valid(rows: dict) -> dict[str, list] | None:
             return None
     if not all(map(is_token, rows)):
         return None
-    crcs, lengths, names, params, containers, times, ttls, sizes, versions, rekeys, checked, how = (
-        list(zip(*good, strict=True)) or [()] * _ROW)
+    (crcs, lengths, names, params, containers, times, ttls, sizes, versions, rekeys, checked, how,
+     catalogs, entries) = list(zip(*good, strict=True)) or [()] * _ROW
     if not (
         all(type(r[0]) is int and type(r[1]) is int for r in refused)
         and _all((int,), crcs) and _all((int,), lengths) and _all(_STR_OR_NONE, names) and _all((dict,), params) and _all((str,), containers)
         and _all(_NUMBERS, times) and _all(_NUMBER_OR_NONE, ttls) and _all(_INT_OR_NONE, sizes)
         and _all((str,), versions) and _all((int,), rekeys) and _all(_NUMBER_OR_NONE, checked)
         and all(type(h) is bool or h == "on-access" for h in how)
+        and _all(_STR_OR_NONE, catalogs) and _all(_STR_OR_NONE, entries)
     ):
         return None
     return rows
@@ -150,7 +154,7 @@ def listing(lines: Mapping[str, str], known: dict[str, list]) -> dict[str, list]
                     rec = Record.from_entry(token, decode_entry(line))
                     row = [*_check(line), rec.original_name, rec.parameters, rec.container,
                            rec.timestamp, rec.ttl, rec.size, rec.version, rec.rekeys, rec.checked,
-                           rec.revalidate]
+                           rec.revalidate, rec.catalog, rec.entry]
                 except Exception as e:
                     row = [*_check(line), f"{type(e).__name__}: {e}"]
             rows[token] = row
