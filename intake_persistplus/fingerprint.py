@@ -9,7 +9,8 @@ expanded, lists included), from what the file system says about each file
 that changes when its content does:
 
 * a local file: its size, modification and status-change times (in
-  nanoseconds: ``ctime`` cannot be set back by hand) and inode;
+  nanoseconds: ``ctime`` cannot be set back by hand) and inode; a folder (a
+  zarr store, a partitioned parquet dataset): every file below it;
 * an object store or other fsspec file system: size, and the first of ETag,
   generation, modification time or creation time it reports (one listing for a
   glob, one request per file otherwise).
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from typing import Any
 
 #: what fsspec file systems report that changes when a file is rewritten
@@ -40,17 +42,43 @@ def _urlpath(source: Any) -> tuple[Any, dict]:
     return urlpath, options if isinstance(options, dict) else {}
 
 
+class _TooMany(Exception):
+    """More files than :data:`MAX_FILES`: not fingerprinted."""
+
+
 def _local_facts(path: str) -> list:
+    """Facts of a local file, or of every file below a local folder (a zarr
+    store, a partitioned parquet dataset); links are not followed."""
     st = os.stat(path)
-    return [path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    if not stat.S_ISDIR(st.st_mode):
+        return [[path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]]
+    out = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.lstat(os.path.join(folder, name))
+            out.append([os.path.join(folder, name), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
+        if len(out) > MAX_FILES:
+            raise _TooMany
+    return out
 
 
-def _facts(fs: Any, path: str) -> list:
-    info = fs.info(path)
+def _tag(path: str, info: dict) -> list:
     tag = next((info[k] for k in CHANGE_KEYS if info.get(k) is not None), None)
     if tag is None:
         raise ValueError(f"{path}: the file system reports nothing that changes with the content")
     return [path, info.get("size"), str(tag)]
+
+
+def _facts(fs: Any, path: str) -> list:
+    """Facts of a file, or of every file below a folder (one listing)."""
+    info = fs.info(path)
+    if info.get("type") != "directory":
+        return [_tag(path, info)]
+    found = fs.find(path, detail=True)
+    if len(found) > MAX_FILES:
+        raise _TooMany
+    return [_tag(p, i) for p, i in sorted(found.items())]
 
 
 def fingerprint(source: Any) -> str | None:
@@ -76,11 +104,12 @@ def fingerprint(source: Any) -> str | None:
             raise FileNotFoundError(f"{url} names no file")
         if len(found) > MAX_FILES:
             return None
-        if "file" in protocols:
-            facts += [_local_facts(p) for p in sorted(found)]
-            continue
-        # a glob was expanded with one listing, whose facts info() finds in the
-        # file system's cache; a plain path costs one request
-        facts += [_facts(fs, p) for p in sorted(found)]
+        try:
+            for p in sorted(found):
+                # a glob was expanded with one listing, whose facts info() finds in
+                # the file system's cache; a plain path costs one request
+                facts += _local_facts(p) if "file" in protocols else _facts(fs, p)
+        except _TooMany:
+            return None
     text = json.dumps(facts, default=str, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]

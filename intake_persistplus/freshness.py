@@ -1,7 +1,8 @@
 """Revalidation: an expired copy whose original's files are unchanged becomes
 fresh again without a read (see :mod:`.fingerprint`); the part of
-:class:`~intake_persistplus.persist_store.PersistStore` that decides it (it
-uses the store's ``_index`` and ``backtrack``).
+:class:`~intake_persistplus.persist_store.PersistStore` that decides it and
+refreshes expired copies (it uses the store's ``_index``, ``_writable``,
+``_writing``, ``lookup``, ``open``, ``backtrack`` and ``_refresh``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,35 @@ import time
 from typing import Any
 
 from .fingerprint import fingerprint
-from .record import Record
+from .record import ON_ACCESS, Record
 
 logger = logging.getLogger(__name__)
 
 
 class StoreFreshness:
     """See the module docstring."""
+
+    def refresh_expired(self, token: str, original: Any = None, seen: str | None = None) -> Any:
+        """Refresh ``token`` unless someone did while we waited; return the fresh copy.
+
+        ``seen`` is the version the caller found expired. One refresh per source
+        at a time: concurrent callers (threads or processes) wait for the one under
+        way and then get its result, even if that too has expired already.
+        """
+        current = self.lookup(token)
+        if current is not None and current.revalidate == ON_ACCESS and seen in (None, current.version):
+            fresh = self._unchanged(current, original)  # checked at each access: no lock, no write
+            if fresh is not None:
+                return self.open(fresh)
+        loc = self._writable()
+        with self._writing(f"lock {token} for its refresh"), loc.refresh_lock(token):
+            current = self.lookup(token)
+            if current is not None and (
+                not current.expired() or (seen is not None and current.version != seen)
+            ):
+                return self.open(current)
+            fresh = None if current is None else self._unchanged(current, original)
+            return self._refresh(token, original) if fresh is None else self.open(fresh)
 
     def _unchanged(self, current: Record, original: Any) -> Record | None:
         """Whether ``current``'s original is as it was when its version was written
@@ -38,7 +61,10 @@ class StoreFreshness:
             index = self._index()
             with index.locked(current.token):
                 head = index.get(current.token, refresh=False)
-                if head is not None and head.version == current.version:
-                    current = index.put(dataclasses.replace(head, checked=time.time()))
+                if head is None:
+                    return None
+                if head.version != current.version:
+                    return head  # refreshed meanwhile: that version is served
+                current = index.put(dataclasses.replace(head, checked=time.time()))
         logger.info("the original of %s is unchanged: its copy is fresh again", current.token)
         return current

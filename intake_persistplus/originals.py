@@ -39,8 +39,11 @@ def data_identity(source: Any) -> str:
 
     state = source_state(source)
     kwargs = {k: v for k, v in state["kwargs"].items() if k != "metadata"}
-    text = json.dumps({"cls": state["cls"], "args": state["args"], "kwargs": kwargs},
-                      sort_keys=True, default=repr, ensure_ascii=True)
+    what = {"cls": state["cls"], "args": state["args"], "kwargs": kwargs}
+    try:
+        text = json.dumps(what, sort_keys=True, default=repr, ensure_ascii=True)
+    except (TypeError, ValueError):  # keys of mixed types (dtype={"a": ..., 1: ...}), say
+        return tokenize(what)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -313,12 +313,14 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
             persister.check_kwargs(dict(kwargs))
         return self._write(source, tokenize(source), persister, ttl, keep, kwargs, revalidate)
 
-    def _write(self, source, token, persister, ttl, keep, kwargs, revalidate=True) -> Any:
+    def _write(self, source, token, persister, ttl, keep, kwargs, revalidate=True,
+               came_from=(None, None)) -> Any:
         """Write a version, then publish it; ``keep=None`` keeps the entry's ``keep``."""
         loc = self._writable(fold_edits=False)
         try:
             with self._writing(f"write a new version of {token}"):
-                record = write_version(loc, source, token, persister, ttl, keep, kwargs, revalidate)
+                record = write_version(loc, source, token, persister, ttl, keep, kwargs, revalidate,
+                                       came_from)
         except FileNotFoundError as e:
             if loc.path_of(token) not in f"{e.filename} {e}":
                 raise  # the original's files, not the store's
@@ -357,23 +359,6 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
             self._collect(loc, token)
         return self.open(record, checked=True)  # just written, and found complete under its lock
 
-    def refresh_expired(self, token: str, original: Any = None, seen: str | None = None) -> Any:
-        """Refresh ``token`` unless someone did while we waited; return the fresh copy.
-
-        ``seen`` is the version the caller found expired. One refresh per source
-        at a time: concurrent callers (threads or processes) wait for the one under
-        way and then get its result, even if that too has expired already.
-        """
-        loc = self._writable()
-        with self._writing(f"lock {token} for its refresh"), loc.refresh_lock(token):
-            current = self.lookup(token)
-            if current is not None and (
-                not current.expired() or (seen is not None and current.version != seen)
-            ):
-                return self.open(current)
-            fresh = None if current is None else self._unchanged(current, original)
-            return self._refresh(token, original) if fresh is None else self.open(fresh)
-
     def refresh(self, x: Any, original: Any = None) -> Any:
         """Re-persist now, with the same ttl, writer arguments and ``keep``; return the new copy.
 
@@ -395,7 +380,7 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
         persister = get_persister(record.container or original.container)
         return self._write(
             original, record.token, persister, record.ttl, record.keep, dict(record.persist_kwargs),
-            record.revalidate,
+            record.revalidate, (record.catalog, record.entry),
         )
 
     def remove(self, source_or_token: Any, delfiles: bool = True) -> bool:

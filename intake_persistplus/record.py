@@ -23,7 +23,7 @@ from .walk import walk
 #: ``revalidate`` for a copy checked against its original at every access
 ON_ACCESS = "on-access"
 #: the times a datetime can hold, in seconds since the epoch (years 1 to 9999)
-_TIMES = (-62135596800.0, 253402300800.0)
+TIMES = (-62135596800.0, 253402300800.0)
 _SAFE_ID_RE = re.compile(r"^[\w][\w.\-]*$")
 
 
@@ -237,7 +237,7 @@ class Record:
         try:
             ttl = validate_ttl(md.get("ttl"))
             timestamp = float(md["timestamp"])
-            if not _TIMES[0] <= timestamp < _TIMES[1]:  # not NaN, not milliseconds by mistake
+            if not TIMES[0] <= timestamp < TIMES[1]:  # not NaN, not milliseconds by mistake
                 raise ValueError(f"{timestamp!r} is not a time between the years 1 and 9999")
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as e:
             raise InvalidRecordError(f"index entry {token!r}: bad timestamp or ttl ({e})") from e
@@ -283,7 +283,7 @@ class Record:
             rekeys=rekeys if isinstance(rekeys, int) and not isinstance(rekeys, bool) and rekeys > 0 else 0,
             fingerprint=fp if isinstance(fp, str) and is_token(fp) else None,
             checked=float(checked) if isinstance(checked, (int, float)) and not isinstance(checked, bool)
-            and _TIMES[0] <= checked < _TIMES[1] else None,
+            and TIMES[0] <= checked < TIMES[1] else None,
             revalidate=revalidate if revalidate is True or revalidate is False or revalidate == ON_ACCESS
             else True,
             catalog=catalog if isinstance(catalog, str) and catalog else None,

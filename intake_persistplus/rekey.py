@@ -32,7 +32,8 @@ import shutil
 from typing import Any
 
 from . import config
-from .copies import written
+from .copies import as_written, written
+from .errors import CorruptIndexError
 from .index.text import dump_block
 from .layout import CATALOG_DIR, RECORD, Location
 from .originals import data_identity, source_state, tokenize
@@ -46,26 +47,58 @@ logger = logging.getLogger(__name__)
 
 def _copy_folder(loc: Location, old: tuple[str, str], new: tuple[str, str]) -> None:
     """Copy the version folder ``old`` (token, version) to ``new``: hard links on
-    a local disk (no link inside the store is followed), else a copy in place."""
+    a local disk, else a copy in place. Whatever stands at ``new`` is removed
+    first (a leftover of a move cut short, or something planted); a link there
+    is refused, and every folder and file is created anew, never through a link."""
+    loc.rm(*new)  # refuses a link on the way (PersistPathError)
     if not loc.local:
         loc.fs.copy(loc.path_of(*old), loc.path_of(*new), recursive=True)
         return
     src, dst = loc.checked(*old), loc.checked(*new)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    loc.checked(new[0])  # the token folder is not a link
     for folder, dirs, files in os.walk(src, followlinks=False):
         rel = os.path.relpath(folder, src)
         target = dst if rel == "." else os.path.join(dst, rel)
-        os.makedirs(target, exist_ok=True)
+        os.mkdir(target)  # new: FileExistsError if someone planted it meanwhile
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
         for name in files:
             path = os.path.join(folder, name)
             if os.path.islink(path):
                 continue
             try:
-                os.link(path, os.path.join(target, name))
-            except FileExistsError:
-                pass
-            except OSError:  # another device, or no hard links here
-                shutil.copyfile(path, os.path.join(target, name))
+                os.link(path, os.path.join(target, name), follow_symlinks=False)
+            except OSError as e:  # another device, or no hard links here: a copy
+                if isinstance(e, FileExistsError):
+                    raise
+                fd = os.open(os.path.join(target, name),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+                with open(path, "rb") as f, open(fd, "wb") as out:
+                    shutil.copyfileobj(f, out)
+
+
+def _rm_quietly(loc: Location, token: str) -> None:
+    """Remove the moved-from folder; one that cannot go now is left to gc."""
+    try:
+        loc.rm(token)
+    except OSError as e:
+        logger.info("left the folder of %s (moved) for gc: %s", token, e)
+
+
+def _writer_ok(rec: Record, writer: dict) -> bool:
+    """Whether the writer arguments an edited ``persist:`` block gives are ones
+    the container's persister takes (checked now, not at the next refresh)."""
+    from .containers import get_persister
+
+    try:
+        persister = get_persister(rec.container)
+        if hasattr(persister, "check_kwargs"):
+            persister.check_kwargs(dict(writer))
+        return True
+    except Exception as e:
+        logger.warning("the persist: block of %s gives writer arguments its persister refuses "
+                       "(%s); the ones it was written with are kept", rec.original_name, e)
+        return False
 
 
 class StoreRekey:
@@ -85,11 +118,14 @@ class StoreRekey:
         if not isinstance(name, str) or not name:
             return None
         index = self._index()
-        found = index.named(name)
+        found = index.named(name, refresh=False)  # the lookup before checked the view
         if not found:
             return None
         token, identity = tokenize(original), data_identity(original)
-        found = [r for r in found if r.identity == identity and r.token != token]
+        catalog = made_from(original)[0]
+        # the same entry of the same catalog file, edited: not another catalog's
+        # entry of the same name and data (the copy would go back and forth)
+        found = [r for r in found if r.identity == identity and r.token != token and r.catalog == catalog]
         if not found:
             return None
         old = max(found, key=lambda r: (r.timestamp, r.token))
@@ -111,16 +147,22 @@ class StoreRekey:
             moved = self._moved(old, original, token, spec)
             versions = [v for v in loc.listdir(old_token) if not v.startswith(".")]
             for version in versions:
-                rec = written(loc, old_token, version, cached=False)
+                try:
+                    rec = written(loc, old_token, version, cached=False)
+                except CorruptIndexError:
+                    rec = None  # a damaged record: that version is not moved
                 if rec is None or rec.version != version:
                     continue  # unfinished, or not a version folder: left to gc
                 _copy_folder(loc, (old_token, version), (token, version))
                 again = self._moved(rec, original, token, spec, settings=moved)
                 loc.replace(dump_block(token, again.to_entry()).encode("utf-8"), token, version, RECORD)
-            if not loc.exists(token, moved.version, RECORD):
-                return None  # its current version is not complete: nothing moved
+            try:  # the moved copy is served as written, or nothing is published
+                as_written(moved, loc)
+            except (ValueError, OSError) as e:
+                logger.info("did not move %s to %s: %s", old_token, token, e)
+                return None
             index.put(moved)
-            index.delete(old_token, then=lambda: loc.rm(old_token))
+            index.delete(old_token, then=lambda: _rm_quietly(loc, old_token))
         logger.info("moved the copy of %r from %s to %s (same data, catalog entry edited)",
                     moved.original_name, old_token, token)
         return moved
@@ -141,7 +183,7 @@ class StoreRekey:
             writer = {k: v for k, v in spec.items() if k not in ("ttl", "keep", "revalidate")}
             ttl = spec.get("ttl")
             keep = config.validate_keep(spec["keep"]) if "keep" in spec else rec.keep
-            kwargs = scrub(plain(writer)) if writer else rec.persist_kwargs
+            kwargs = scrub(plain(writer)) if writer and _writer_ok(rec, writer) else rec.persist_kwargs
             revalidate = spec.get("revalidate", rec.revalidate)
         else:
             ttl, keep, kwargs, revalidate = rec.ttl, rec.keep, rec.persist_kwargs, rec.revalidate

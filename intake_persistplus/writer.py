@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import warnings
 from typing import Any
 
-from .errors import AlreadyPersistedError, UnrecordableArgumentError
+from .errors import AlreadyPersistedError, PersistWarning, UnrecordableArgumentError
 from .fingerprint import fingerprint
 from .gc import writer_marker
 from .index import dump_block
@@ -90,6 +91,14 @@ def reroot(value: Any, old: str, new: str) -> Any:
     return map_strings(value, lambda s: new + s[len(old):] if s.startswith(old) else s)
 
 
+def _identity(source: Any) -> str | None:
+    try:
+        return data_identity(source)
+    except Exception as e:  # never a reason not to persist: the copy just cannot move
+        logger.info("no data identity of %s: %s", getattr(source, "name", None), type(e).__name__)
+        return None
+
+
 def _fingerprint(source: Any) -> str | None:
     try:
         return fingerprint(source)
@@ -107,15 +116,27 @@ def write_version(
     keep: int | None,
     kwargs: dict,
     revalidate: bool | str = True,
+    came_from: tuple[str | None, str | None] = (None, None),
 ) -> Record:
     """Write a new, complete version of ``source`` under ``token``; return its record.
 
     The version is not yet in the index: the caller publishes it.
+    ``came_from`` is the (catalog file, entry) of a source remade from its
+    record, which does not know them (a refresh).
     """
+    catalog, entry = made_from(source)
+    if catalog is None:
+        catalog, entry = came_from
     version = new_version_id()
     # the original's files before its data is read: a change while reading is
     # seen as a change at the next check
     fp = _fingerprint(source) if revalidate else None
+    if revalidate == ON_ACCESS and fp is None:  # nothing to check at each access
+        warnings.warn(
+            f"{getattr(source, 'name', None) or token!r} cannot be checked on access (it is not "
+            "files this package can look at); its copy expires after its ttl instead",
+            PersistWarning, stacklevel=4)
+        revalidate = True
     loc.makedirs(token, version)
     try:
         if loc.local:  # who writes it, for gc (elsewhere gc goes by the version's age)
@@ -143,11 +164,11 @@ def write_version(
             keep=keep,
             parameters=scrub(plain(dict(source.__dict__.get("_pp_call") or {}))),
             description=f"persisted copy of {getattr(source, 'name', None) or token}",
-            identity=data_identity(source),
+            identity=_identity(source),
             fingerprint=fp,
             revalidate=revalidate,
-            catalog=made_from(source)[0],
-            entry=made_from(source)[1],
+            catalog=catalog,
+            entry=entry,
         )
         loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
         if loc.local:

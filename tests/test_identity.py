@@ -260,3 +260,84 @@ def test_a_hostile_catalog_path_is_never_fetched_or_opened(csv_catalog, persist_
     t0 = time.monotonic()
     assert orphan_flags(persist_dir) == {"csvsource": None}
     assert time.monotonic() - t0 < 30
+
+
+# -- what a review found -----------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["data-folder", "version-folder"])
+def test_a_link_planted_at_the_new_token_writes_nothing_outside(csv_catalog, persist_dir, tmp_path, where):
+    """Someone who can write the store plants a link where the move will copy to."""
+    fresh_access(csv_catalog).persist()
+    (old,) = list(store)
+    version = store.record(old).version
+    edit(csv_catalog, EDITS["description"])
+    with pytest.MonkeyPatch.context() as mp:  # the new token, without a catalog access moving it
+        mp.setitem(intake.conf, "persist_mode", "never")
+        new = store.get_tok(fresh_access(csv_catalog))
+    assert new != old and list(store) == [old]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    if where == "data-folder":
+        (persist_dir / new / version).mkdir(parents=True)
+        os.symlink(outside, persist_dir / new / version / "data")
+    else:
+        (persist_dir / new).mkdir()
+        os.symlink(outside, persist_dir / new / version)
+    served = fresh_access(csv_catalog)
+    assert served.read().shape == (200, 4)
+    assert list(outside.iterdir()) == []  # nothing written through the link
+    if where == "data-folder":  # the leftover is replaced, and the copy moved
+        assert served.is_persisted and list(store) == [new]
+    else:  # refused: the old entry stays, whole
+        assert not served.is_persisted and list(store) == [old]
+        assert store[old].read().shape == (200, 4)
+
+
+def test_two_catalogs_with_the_same_entry_keep_their_own_copies(csv_catalog, persist_dir, tmp_path):
+    """Same name, same data, another catalog file: not an edit, so nothing moves
+    (moving would send the copy back and forth between the two)."""
+    fresh_access(csv_catalog).persist()
+    (first,) = list(store)
+    doc = yaml.safe_load(csv_catalog.read_text())
+    doc["sources"]["csvsource"]["description"] = "the team's copy of the same table"
+    twin = csv_catalog.parent / "twin.yaml"
+    twin.write_text(yaml.safe_dump(doc))
+    for _ in range(3):
+        assert not intake.open_catalog(str(twin)).csvsource.is_persisted
+        assert fresh_access(csv_catalog).is_persisted
+    assert list(store) == [first] and store.record(first).rekeys == 0
+
+
+def test_arguments_with_keys_of_mixed_types_persist(tmp_path, persist_dir):
+    import intake.source.csv
+
+    path = tmp_path / "a.csv"
+    make_frame(5).to_csv(path, index=False)
+    source = intake.source.csv.CSVSource(str(path), dtype={"id": "int64", 1: "str"})
+    source.persist()
+    assert store.record(source).identity is not None
+
+
+def test_a_folder_original_changes_when_a_file_inside_it_does(tmp_path):
+    from intake_parquet import ParquetSource
+
+    from intake_persistplus.fingerprint import fingerprint
+
+    folder = tmp_path / "dataset" / "part=1"
+    folder.mkdir(parents=True)
+    make_frame(10).to_parquet(folder / "a.parquet")
+    source = ParquetSource(str(tmp_path / "dataset"))
+    before = fingerprint(source)
+    assert before is not None and fingerprint(source) == before
+    make_frame(11).to_parquet(folder / "a.parquet")
+    assert fingerprint(source) != before
+
+
+def test_on_access_for_a_source_that_is_not_files_expires_by_its_ttl(persist_dir):
+    from intake_persistplus import PersistWarning
+
+    from .sources import DaskFrameSource
+
+    with pytest.warns(PersistWarning, match="cannot be checked on access"):
+        DaskFrameSource(n=10).persist(ttl=600, revalidate="on-access")
+    rec = store.record(DaskFrameSource(n=10))
+    assert (rec.revalidate, rec.ttl, rec.fingerprint) == (True, 600, None) and not rec.expired()

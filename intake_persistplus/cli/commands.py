@@ -58,6 +58,15 @@ def resolve(ident: str) -> str:
 
 # -- commands ----------------------------------------------------------------------
 def cmd_list(args) -> int:
+    collecting = gc.isenabled()
+    try:
+        return _list(args)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _list(args) -> int:
     store = _store()
     now = time.time()
     if args.entries:  # only the heads of these: the store's size does not matter

@@ -115,10 +115,12 @@ class Index(Heads, ViewEdits, Listings):
     def __contains__(self, token: str) -> bool:
         return self.get(token) is not None
 
-    def named(self, name: str) -> list[Record]:
+    def named(self, name: str, refresh: bool = True) -> list[Record]:
         """The records whose original is named ``name`` (or whose label, name and
-        user parameters, is ``name``); reads only the heads filed under that name."""
-        self.sync()
+        user parameters, is ``name``); reads only the heads filed under that name.
+        ``refresh=False`` skips the check for hand edits of the view."""
+        if refresh:
+            self.sync()
         base = name.split("(", 1)[0]
         found, seen = [], set()
         for key in dict.fromkeys([name_key(name), name_key(base)]):

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from ..layout import JOURNAL, LISTING, is_token
-from ..record import Record
+from ..record import TIMES, Record
 from .edits import READ_ONLY
 from .text import FORMAT, decode_entry
 
@@ -100,6 +100,10 @@ def valid(rows: dict) -> dict[str, list] | None:
         and _all((str,), versions) and _all((int,), rekeys) and _all(_NUMBER_OR_NONE, checked)
         and all(type(h) is bool or h == "on-access" for h in how)
         and _all(_STR_OR_NONE, catalogs) and _all(_STR_OR_NONE, entries)
+        # the limits a Record puts on them: times a datetime holds, no negative sizes
+        and all(TIMES[0] <= t < TIMES[1] for t in times)
+        and all(c is None or TIMES[0] <= c < TIMES[1] for c in checked)
+        and all(t is None or 0 <= t < 1e15 for t in ttls) and all(n is None or n >= 0 for n in sizes)
     ):
         return None
     return rows
