@@ -40,6 +40,11 @@ def _make_csv(path: str, rows: int) -> None:
     df.to_csv(path, index=False, compression="gzip")
 
 
+def _wait_for_expiry(rec) -> None:
+    fresh_since = max(rec.timestamp, rec.checked or 0.0)
+    time.sleep(max(0.0, fresh_since + rec.ttl - time.time()) + 0.1)
+
+
 def speedup_text(slow: float, fast: float) -> str:
     """Honest words for a ratio of two timings: a speed-up only when there is one."""
     ratio = slow / fast if fast > 0 else float("inf")
@@ -125,22 +130,33 @@ def _steps(folder: str, store_dir: str, catalog_rows: int, say, old_path) -> dic
             f"the persisted copy {t_parquet:.3f} s")
         say(f"   -> {speedup_text(t_csv, t_parquet)}")
 
-        say("\n4. After the TTL (2 s) the copy expires; the next data access refreshes it")
+        say("\n4. After the TTL (2 s) the copy expires; the CSV has not changed, so the next "
+            "data access only checks it")
         from .persist_store import store
 
         before = store.record(original)
-        time.sleep(max(0.0, before.timestamp + before.ttl - time.time()) + 0.1)
+        _wait_for_expiry(before)
         expired = cat.trips
         say(f"   expired: {store.needs_refresh(original)}; getting the source did no work "
             f"(still version {before.version})")
+        t0 = time.perf_counter()
         expired.read()
+        checked = store.record(original)
+        say(f"   read() compared the CSV's size and times with the copy's record "
+            f"({(time.perf_counter() - t0):.2f} s, data included): unchanged, so the copy is fresh "
+            f"again, still version {checked.version}")
+
+        say("\n5. The CSV changes; once the TTL has run out again, the next data access re-reads it")
+        _make_csv(os.path.join(folder, "trips.csv.gz"), rows + 1000)
+        _wait_for_expiry(checked)
+        df = cat.trips.read()
         after = store.record(original)
-        say(f"   after read(): version {after.version}, written "
-            f"{after.timestamp - before.timestamp:.1f} s after the first")
+        say(f"   read(): {len(df):,} rows, new version {after.version}")
         say("\nDone. Open the store as a catalog: "
             f"intake.open_catalog({os.path.join(store_dir, 'cat.yaml')!r})")
         return {"first_read": first, "csv_read": t_csv, "parquet_read": t_parquet,
-                "refreshed": after.version != before.version}
+                "revalidated": checked.version == before.version and checked.checked is not None,
+                "refreshed": after.version != before.version and len(df) == rows + 1000}
     finally:
         if old_path is None:
             intake.conf.pop("persist_path", None)

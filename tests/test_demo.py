@@ -16,7 +16,7 @@ def test_demo_persists_redirects_and_refreshes(tmp_path):
     before = intake.conf.get("persist_path")
     figures = run(str(tmp_path / "demo"), rows=5000, out=out)
     text = out.getvalue()
-    assert figures["refreshed"] is True
+    assert figures["revalidated"] is True and figures["refreshed"] is True
     assert "is_persisted=True" in text and "redirected" in text
     ratio = figures["csv_read"] / figures["parquet_read"]
     assert ("as fast" in text) and (f"{ratio:.1f}x as fast" in text or ratio < 1.2)
