@@ -238,14 +238,19 @@ def as_written(record: Record, loc: Location) -> Record:
         rec = written(loc, token, version)
     except CorruptIndexError as e:
         raise ValueError(str(e)) from None
-    if rec is None or not has_data(loc, rec):
+    if rec is not None and (rec.folder != folder or not _canonical(rec, token, version)):
+        raise ValueError(
+            f"the record of version {token}/{version} names driver {rec.driver!r:.60} with "
+            f"arguments {sorted(str(k)[:40] for k in rec.args)[:10]} that do not read that "
+            "version's data"
+        )
+    try:
+        gone = rec is None or not has_data(loc, rec)
+    except OSError as e:  # a link where the data should be, say
+        raise ValueError(f"the data of version {token}/{version} cannot be used: {e}") from None
+    if gone:
         raise VersionGoneError(
             f"version {version} of {record.label} ({token}) is not in the store at {loc.url}"
-        )
-    if rec.folder != folder or not _canonical(rec, token, version):
-        raise ValueError(
-            f"the record of version {token}/{version} names driver {rec.driver!r} with "
-            f"arguments {sorted(map(str, rec.args))} that do not read that version's data"
         )
     # the entry may leave out arguments (the version's are used), not change them;
     # its storage_options are never used (see open_copy)

@@ -4,7 +4,7 @@ The store key is ``tokenize(source)``, which changes when an entry's
 description, metadata or ``persist:`` block is edited. The data does not: a
 source whose token has no entry, but whose *data identity*
 (:func:`~.originals.data_identity`) is that of an entry persisted under the
-same name, is that entry's source. :meth:`StoreRekey.adopt` moves the entry
+same name from the same catalog file, is that entry's source, edited. :meth:`StoreRekey.adopt` moves the entry
 to the new token instead of reading the original again: the part of
 :class:`~intake_persistplus.persist_store.PersistStore` that does this (it
 uses the store's ``_loc``, ``_index``, ``_writable`` and ``_writing``).
@@ -108,7 +108,7 @@ class StoreRekey:
         """Serve ``original`` from the copy of an entry with its data identity.
 
         Looked for only when ``original``'s token has no entry, among the
-        entries persisted under its name (and its user parameters). The entry
+        entries persisted under its name from its catalog file. The entry
         found is moved to ``original``'s token (logged at INFO, counted in its
         ``rekeys``) with ``original``'s name, description and metadata, and the
         settings of ``spec`` (its declared ``persist:`` block) when given.

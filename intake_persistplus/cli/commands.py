@@ -136,6 +136,10 @@ def cmd_info(args) -> int:
         original_metadata=rec.original_metadata,
         versions=len(versions),
         dependencies=rec.dependencies,
+        catalog=rec.catalog,
+        entry=rec.entry,
+        identity=rec.identity,
+        fingerprint=rec.fingerprint,
     )
     if args.json:
         emit_json(info)
@@ -146,6 +150,8 @@ def cmd_info(args) -> int:
             value = expires_text(value)
         elif key in ("age", "ttl") and isinstance(value, (int, float)):
             value = human_seconds(value)
+        elif key == "checked" and isinstance(value, (int, float)):
+            value = utc_text(value)
         elif key == "size":
             value = human_size(value)
         elif isinstance(value, (dict, list)):
