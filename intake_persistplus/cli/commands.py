@@ -77,14 +77,14 @@ def _list(args) -> int:
     else:
         gc.disable()  # 100,000 entries make a million objects, none cyclic; the process ends soon
         records = store.listing()  # kept beside cat.yaml: no entry decoded twice
+    # orphaned or not: each (catalog file, entry) pair is looked up once
     seen: dict = {}
-    lost = {rec.token: orphaned(rec.catalog, rec.entry, seen) for rec in records.values()}
-
-    def state(rec) -> str:
-        fresh = ("on access" if rec.revalidate == "on-access" else "expired" if rec.expired(now)
-                 else "fresh")
-        return f"{fresh}, orphaned" if lost[rec.token] else fresh
-
+    pairs = set(zip(map(attrgetter("catalog"), records.values()),
+                    map(attrgetter("entry"), records.values()), strict=True))
+    lost_pairs = {pair: orphaned(*pair, seen) for pair in pairs}
+    lost = {rec.token: lost_pairs[rec.catalog, rec.entry] for rec in records.values()
+            if lost_pairs[rec.catalog, rec.entry] is not False} if any(
+        v is not False for v in lost_pairs.values()) else {}
     found = sorted(records.values(), key=attrgetter("timestamp"))
     found.sort(key=lambda rec: rec.original_name or "")  # by name, then time (the sort is stable)
     sizes = {rec.token: rec.size if rec.size is not None else store.du(rec.token)["total"] for rec in found}
@@ -93,7 +93,8 @@ def _list(args) -> int:
         if size not in shown:
             shown[size] = human_size(size)
     if args.json:
-        emit_json([entry_row(rec, now, sizes[rec.token]) | {"orphaned": lost[rec.token]} for rec in found])
+        emit_json([entry_row(rec, now, sizes[rec.token]) | {"orphaned": lost.get(rec.token, False)}
+                   for rec in found])
         return 0
     if not found:
         print(f"no persisted entries in {store.path}")
@@ -110,7 +111,11 @@ def _list(args) -> int:
             "expires in": [expires_text(None if rec.ttl is None
                                         else max(rec.timestamp, rec.checked or 0.0) + rec.ttl - now)
                            for rec in found],
-            "state": [state(rec) for rec in found],
+            "state": [("on access" if rec.revalidate == "on-access"
+                       else "expired" if rec.ttl is not None
+                       and now >= max(rec.timestamp, rec.checked or 0.0) + rec.ttl
+                       else "fresh") + (", orphaned" if lost and lost.get(rec.token) else "")
+                      for rec in found],
         }
     )
     moved = sum(1 for rec in found if rec.rekeys)

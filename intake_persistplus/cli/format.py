@@ -67,14 +67,12 @@ def columns(cols: dict[str, list[str]], out=None) -> None:
     """A table given column by column (header -> cells), each column as wide as
     its widest cell; a million cells take a fraction of a second."""
     out = out or sys.stdout
-    names, padded = list(cols), []
-    for i, name in enumerate(names):
-        cells = [name.upper(), *cols[name]]
-        if i < len(names) - 1:  # the last column is not padded
-            width = max(map(len, cells))
-            cells = [c.ljust(width) for c in cells]
-        padded.append(cells)
-    out.write("\n".join(["  ".join(row).rstrip() for row in zip(*padded, strict=True)]) + "\n")
+    names = list(cols)
+    widths = [max(len(name), max(map(len, cols[name]), default=0)) for name in names]
+    line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"])  # the last column unpadded
+    rows = [line.format(*(n.upper() for n in names)).rstrip()]
+    rows += [text.rstrip() for text in map(line.format, *cols.values())]
+    out.write("\n".join(rows) + "\n")
 
 
 def emit_json(value: Any) -> None:

@@ -75,35 +75,39 @@ _STR_OR_NONE = (str, type(None))
 
 
 def _all(kinds: tuple, values) -> bool:
-    return all(type(v) in kinds for v in values)  # type(): a bool is not a size
+    return set(map(type, values)) <= set(kinds)  # type(), at C speed: a bool is not a size
+
+
+def _within(values, low: float, high: float) -> bool:
+    """Every value that is not None is in [low, high)."""
+    present = [v for v in values if v is not None]
+    return not present or (min(present) >= low and max(present) < high)
 
 
 def valid(rows: dict) -> dict[str, list] | None:
     """``rows`` when every one has the shape this package writes, else None.
     Checked column by column: this is what makes listing 100,000 entries quick."""
-    good, refused = [], []
-    for row in rows.values():
-        if type(row) is list and len(row) == _ROW:
-            good.append(row)
-        elif type(row) is list and len(row) == 3 and type(row[2]) is str:
-            refused.append(row)
-        else:
-            return None
     if not all(map(is_token, rows)):
         return None
-    (crcs, lengths, names, params, containers, times, ttls, sizes, versions, rekeys, checked, how,
+    lengths = set(map(len, rows.values())) if _all((list,), rows.values()) else None
+    if lengths is None or not lengths <= {3, _ROW}:
+        return None
+    good = [r for r in rows.values() if len(r) == _ROW] if 3 in lengths else list(rows.values())
+    refused = [r for r in rows.values() if len(r) == 3] if 3 in lengths else []
+    if not all(type(r[0]) is int and type(r[1]) is int and type(r[2]) is str for r in refused):
+        return None
+    (crcs, lengths_, names, params, containers, times, ttls, sizes, versions, rekeys, checked, how,
      catalogs, entries) = list(zip(*good, strict=True)) or [()] * _ROW
     if not (
-        all(type(r[0]) is int and type(r[1]) is int for r in refused)
-        and _all((int,), crcs) and _all((int,), lengths) and _all(_STR_OR_NONE, names) and _all((dict,), params) and _all((str,), containers)
+        _all((int,), crcs) and _all((int,), lengths_) and _all(_STR_OR_NONE, names)
+        and _all((dict,), params) and _all((str,), containers)
         and _all(_NUMBERS, times) and _all(_NUMBER_OR_NONE, ttls) and _all(_INT_OR_NONE, sizes)
         and _all((str,), versions) and _all((int,), rekeys) and _all(_NUMBER_OR_NONE, checked)
-        and all(type(h) is bool or h == "on-access" for h in how)
+        and _all((bool, str), how) and set(how) - {True, False} <= {"on-access"}
         and _all(_STR_OR_NONE, catalogs) and _all(_STR_OR_NONE, entries)
         # the limits a Record puts on them: times a datetime holds, no negative sizes
-        and all(TIMES[0] <= t < TIMES[1] for t in times)
-        and all(c is None or TIMES[0] <= c < TIMES[1] for c in checked)
-        and all(t is None or 0 <= t < 1e15 for t in ttls) and all(n is None or n >= 0 for n in sizes)
+        and _within(times, *TIMES) and _within(checked, *TIMES)
+        and _within(ttls, 0, 1e15) and _within(sizes, 0, float("inf"))
     ):
         return None
     return rows
@@ -171,13 +175,16 @@ def listing(lines: Mapping[str, str], known: dict[str, list]) -> dict[str, list]
 def shown(rows: dict[str, list], where: str) -> dict[str, Listed]:
     """The entries of ``rows`` (checked by :func:`valid`); the lines refused are
     logged as warnings."""
-    tokens, good = [], []
-    for token, row in rows.items():
-        if len(row) == _ROW:
-            tokens.append(token)
-            good.append(row)
-        else:
-            logger.warning("ignoring index entry %s in %s: %s", token, where, row[2])
+    if set(map(len, rows.values())) <= {_ROW}:  # none refused: no row looked at one by one
+        tokens, good = list(rows), list(rows.values())
+    else:
+        tokens, good = [], []
+        for token, row in rows.items():
+            if len(row) == _ROW:
+                tokens.append(token)
+                good.append(row)
+            else:
+                logger.warning("ignoring index entry %s in %s: %s", token, where, row[2])
     _, _, *fields = list(zip(*good, strict=True)) or [()] * _ROW
     return dict(zip(tokens, map(Listed, tokens, *fields), strict=True))
 
