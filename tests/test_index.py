@@ -304,6 +304,30 @@ def test_the_listing_shows_what_the_records_hold_after_every_kind_of_change(
     assert shown[tok(1)][5] == 7 and shown[tok(2)][5] == 60
 
 
+def test_a_hand_edit_of_one_line_reads_only_the_heads_it_touches(big_store, index, root, monkeypatch):
+    """With the listing kept beside the view, folding a hand edit of a big view
+    looks at the lines edited (and the ones removed), not at every head."""
+    put_all(index, [record(i) for i in range(300)])
+    fresh(root).listing()  # compacts, and keeps the listing for this view
+    edit_line(root, tok(7), '"ttl": null', '"ttl": 77')
+    lines = view_text_of(root).split("\n")
+    (root / "cat.yaml").write_text("\n".join(line for line in lines if not line.startswith(f"  {tok(8)}: ")))
+    reads = []
+    real = Index._read_head
+
+    def counted(self, token, *args, **kwargs):
+        reads.append(token)
+        return real(self, token, *args, **kwargs)
+
+    monkeypatch.setattr(Index, "_read_head", counted)
+    other = fresh(root)
+    assert other.get(tok(7)).ttl == 77 and other.get(tok(8)) is not None
+    assert set(reads) <= {tok(7), tok(8)}, sorted(set(reads))[:5]
+    monkeypatch.setattr(Index, "_read_head", real)
+    assert sorted(view_sources(root)) == sorted(tok(i) for i in range(300))  # tok(8) is back
+    assert listing_of(root) == records_of(root) and listing_of(root)[tok(7)][5] == 77
+
+
 def test_a_listing_after_a_few_commits_leaves_the_view_alone(big_store, index, root):
     put_all(index, [record(i) for i in range(5)])
     fresh(root).listing()  # compacts: the view and the listing are current

@@ -260,15 +260,24 @@ class Index(Heads, ViewEdits, Listings):
         except OSError as e:  # the commit is done; the next compaction folds it in
             logger.info("could not compact %s: %s", self.path, e)
 
-    def _compact(self, full: bool, lines_wanted: bool = True) -> dict[str, str]:
+    def _compact(self, full: bool, lines_wanted: bool = True, base: dict[str, str] | None = None,
+                 extra: set[str] = frozenset(), keep_listing: bool = True) -> dict[str, str]:
+        """Rewrite the view (see :meth:`compact`). ``base``: the lines known to be
+        their heads' (a folded hand edit's unchanged lines), with ``extra`` the
+        other tokens to read the heads of; the view is then written from them
+        instead of from every head."""
         markers = self.loc.listfiles(JOURNAL)
         current = self._view_current()
-        if not (full or markers or lines_wanted) and current:
+        if base is None and not (full or markers or lines_wanted) and current:
             return {}
-        lines = None if full or not current else self._view_lines()
-        self._changed = None if lines is None else set()  # which entries the new view changes
-        if lines is not None and not markers:
-            return lines
+        if base is not None:
+            lines = dict(base)
+        else:
+            lines = None if full or not current else self._view_lines()
+            if lines is not None and not markers:
+                self._changed = set()  # which entries the new view changes
+                return lines
+        self._changed = None if lines is None or base is not None else set()
         by_token: dict[str, list[tuple[int, str, str]]] = {}
         for m in markers:
             token, _, rest = m.partition(".")
@@ -283,8 +292,9 @@ class Index(Heads, ViewEdits, Listings):
                     read[token] = head
             heads = {t: read.get(t) for t in by_token}
         else:
-            heads = {t: self._read_head(t) for t in by_token if is_token(t)}
-            self._changed = set(heads)
+            heads = {t: self._read_head(t) for t in {*by_token, *extra} if is_token(t)}
+            if base is None:
+                self._changed = set(heads)
             for token, head in heads.items():
                 if head is None:
                     lines.pop(token, None)
@@ -311,6 +321,8 @@ class Index(Heads, ViewEdits, Listings):
                     done.append(name)
         for name in done:
             self.loc.rm_file(JOURNAL, name)
+        if keep_listing:
+            self._keep_listing(lines)
         return lines
 
     # -- writing ---------------------------------------------------------------

@@ -47,10 +47,15 @@ class ViewEdits:
                 damaged = True
                 self._keep_damaged(CorruptIndexError(f"{where} is empty (a write was cut short?)"))
                 text = None
+        known = None  # (lines as the store wrote them, tokens the edit removed)
         if text is not None:
             try:
                 lines = read_view(text)
                 entries = parse_whole(text, where) if lines is None else {}
+                if lines is not None:  # the store's layout: only the lines edited are looked at
+                    known = self._unchanged_lines(lines)
+                    if known is not None:
+                        lines = {t: line for t, line in lines.items() if t not in known[0]}
                 for token, line in (lines or {}).items():
                     try:
                         entries[token] = decode_entry(line)
@@ -102,7 +107,10 @@ class ViewEdits:
                         if record is not None and self._read_head(token) is None:
                             self._write_head(token, record.to_entry(), 0, name=record.original_name)
         try:
-            self._compact(full=True)
+            if known is not None and not damaged:  # the view again from its unchanged lines
+                self._compact(False, base=known[0], extra={*entries, *known[1]})
+            else:
+                self._compact(full=True)
         except READ_ONLY as e:
             logger.info("cannot rewrite %s (%s)", self.path, e)
             self._fallback = {}

@@ -246,7 +246,7 @@ class Listings:
                     else:
                         known[token] = listing({token: head.line}, {})[token]
                 return shown(known, self.path)
-        lines = self._compact(False)
+        lines = self._compact(False, keep_listing=False)
         if known is not None and self._changed is not None:
             # the new view is the old one with the heads the journal named: only
             # their rows are made anew
@@ -261,3 +261,36 @@ class Listings:
             except (OSError, ValueError) as e:  # a cache: the next listing decodes again
                 logger.info("could not keep the listing of %s: %s", self.path, e)
         return shown(rows, self.path)
+
+    def _unchanged_lines(self, lines: Mapping[str, str]) -> tuple[dict[str, str], set[str]] | None:
+        """Of a hand-edited view in the store's layout: (its lines that are as the
+        store last wrote them, the tokens of that view it no longer has), told by
+        the listing kept for that view; None when there is none. So a hand edit
+        of one line of a big view reads one head, not all of them."""
+        stamp = self._read_stamp()
+        try:
+            made_from, rows = load_rows(self.loc.read_bytes(LISTING))
+        except FileNotFoundError:
+            return None
+        if not stamp or made_from != stamp.get("sha256") or len(rows) != stamp.get("entries"):
+            return None
+        if valid(rows) is None:
+            return None
+        same = {t: line for t, line in lines.items()
+                if (row := rows.get(t)) is not None and row[:2] == _check(line)}
+        return same, set(rows) - set(lines)
+
+    def _keep_listing(self, lines: Mapping[str, str]) -> None:
+        """After a compaction wrote ``lines``: bring the listing file, if there is
+        one, up to date with them (rows of unchanged lines kept, the others
+        decoded), so that it goes on matching the view the store wrote."""
+        try:
+            _, rows = load_rows(self.loc.read_bytes(LISTING))
+        except FileNotFoundError:
+            return
+        stamp = self._stamp[1]
+        try:
+            self.loc.replace(rows_text(listing(lines, reusable(rows, lines)), stamp["sha256"]), LISTING)
+        except (OSError, ValueError, TypeError, KeyError) as e:  # a cache: rebuilt by the next listing
+            logger.info("could not keep the listing of %s: %s", self.path, e)
+
