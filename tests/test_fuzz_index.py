@@ -957,8 +957,7 @@ extra_head_op = st.tuples(
     st.sampled_from(sorted(ENTRY_TEMPLATES) + sorted(set(RAW_TEMPLATES) - NOT_IN_RECORD)),
     st.booleans(),
 )
-#: (a view of thousands of entries in another layout takes seconds to parse: see
-#: test_a_big_hand_edited_view_...)
+#: (thousands of entries: test_a_big_hand_edited_view_is_folded_quickly, in the slow suite)
 many_op = st.tuples(st.just("many"), st.just("odd"), st.sampled_from([100, 400])) | st.tuples(
     st.just("many"), st.just("tokens"), st.sampled_from([10, 100]))
 symlink_op = st.tuples(st.just("symlink"), st.sampled_from(SYMLINK_PLACES), st.sampled_from(SYMLINK_TARGETS))
@@ -1076,7 +1075,7 @@ def test_every_template(world, target, style):
     assert not problems, "\n".join(problems)
 
 
-# -- what the fuzz tests found, each fixed (the slow one left is a strict xfail) ---------------------
+# -- what the fuzz tests found, each fixed -----------------------------------------------------------
 @pytest.mark.parametrize("ops", [
     [("field", "view", "line", "args.urlpath", None)],
     [("field", "head", "line", "args.urlpath", False)],
@@ -1143,10 +1142,6 @@ def test_a_newer_format_with_a_matching_stamp_is_refused(world):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "PERF (index/text.py load_bounded, index/edits.py _fold_view): a hand-edited view is parsed "
-    "whole and folded inside the next catalog access; 2,000 entries in another layout take "
-    "~2.7 s to parse, 1,000 new tokens ~5.7 s to fold (one fsync'ed head each)"))
 @pytest.mark.parametrize("ops", [[("many", "odd", 5000)], [("many", "tokens", 3000)]],
                          ids=["odd-keys", "new-tokens"])
 def test_a_big_hand_edited_view_is_folded_quickly(world, ops):

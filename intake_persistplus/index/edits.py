@@ -9,7 +9,7 @@ import logging
 import warnings
 
 from ..errors import CorruptIndexError, IndexFormatError, InvalidRecordError, PersistWarning
-from ..layout import INDEX, JOURNAL, is_token
+from ..layout import CATALOG_DIR, INDEX, JOURNAL, is_token
 from ..record import Record
 from .text import check_header, decode_entry, parse_whole, read_view
 
@@ -17,6 +17,15 @@ logger = logging.getLogger(__name__)
 
 #: errors that say the store cannot be written (a read-only team store, say)
 READ_ONLY = (PermissionError, OSError)
+
+
+def _elsewhere_in_store(record: Record) -> bool:
+    """Whether ``record``'s data path is in another token's folder of the store."""
+    path = record.args.get("urlpath")
+    path = path[0] if isinstance(path, list) and path else path
+    prefix = CATALOG_DIR + "/"
+    return isinstance(path, str) and path.startswith(prefix) and (
+        path[len(prefix):].split("/", 1)[0] != record.token)
 
 
 class ViewEdits:
@@ -68,6 +77,7 @@ class ViewEdits:
                 self._keep_damaged(e)
         pending = {m.split(".", 1)[0] for m in self.loc.listfiles(JOURNAL)}
         fallback: dict[str, Record] = {}
+        strays: list[str] = []
         for token, entry in entries.items():
             if not is_token(token):
                 continue  # keys the store never wrote: not persisted sources
@@ -78,6 +88,9 @@ class ViewEdits:
                 continue
             head = self._read_head(token)
             if head is not None and record == head.record:
+                continue
+            if head is None and _elsewhere_in_store(record):
+                strays.append(token)  # a new entry naming another's data: never served
                 continue
             md = entry.get("metadata") if isinstance(entry, dict) else None
             seen = md.get("persist_generation") if isinstance(md, dict) else None
@@ -96,6 +109,9 @@ class ViewEdits:
             except READ_ONLY as e:
                 logger.info("cannot apply the hand edit of %s (%s): using it in this process", token, e)
                 fallback[token] = record
+        if strays:
+            logger.warning("ignoring %d entries written by hand in %s whose data is in another "
+                           "token's folder (%s...)", len(strays), self.path, strays[0])
         if fallback:
             self._fallback = fallback
             return

@@ -261,6 +261,8 @@ def decode_entry(text: str) -> object:
 
 
 _HEX = "0123456789abcdef"
+#: a key YAML reads as a plain scalar, never as a token when it is not one
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def _numberlike(token: str) -> bool:
@@ -300,14 +302,18 @@ def read_view(text: str) -> dict[str, str] | None:
     for line in body[9:-1].split("\n"):
         # "  <token>: <entry>", the token quoted when YAML would read it as a number
         key, sep, entry = line.partition(": ")
-        if not (sep and entry and key.startswith("  ")):
+        if not (sep and entry and key.startswith("  ")) or entry.isspace():
             return None
         token = key[2:]
         if token[:1] == "'":
             token = token[1:-1] if token[-1:] == "'" and _numberlike(token[1:-1]) else ""
         elif _numberlike(token):
+            continue  # YAML reads it as a number: not a token, ignored like any other key
+        if not 16 <= len(token) <= 64 or token.strip(_HEX):
+            if _PLAIN_KEY.fullmatch(key[2:]):
+                continue  # a plain word that is not a token: an entry the store ignores
             return None
-        if not 16 <= len(token) <= 64 or token.strip(_HEX) or token in lines or entry.isspace():
+        if token in lines:
             return None
         lines[token] = entry
     return lines
