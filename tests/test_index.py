@@ -536,8 +536,13 @@ ALIAS_BOMB = (
         (b"metadata: {version: 1\nsources: [\n", "not valid YAML"),
         (ALIAS_BOMB.encode(), "expands to more than"),
         (b"- just\n- a list\n", "no 'sources:' mapping"),
+        # a whole view rewritten in block YAML, 3 MB of it: parsed, seconds
+        (yaml.safe_dump({"metadata": {"version": 1}, "sources": {
+            f"{i:032x}": {"driver": "persisted_parquet", "args": {"urlpath": "x" * 40},
+                          "metadata": {"original_name": f"n{i}", "timestamp": 1.0, "pad": "p" * 80}}
+            for i in range(12000)}}).encode(), "too big to parse inside a catalog access"),
     ],
-    ids=["empty", "not-utf8", "invalid-yaml", "alias-bomb", "a-list"],
+    ids=["empty", "not-utf8", "invalid-yaml", "alias-bomb", "a-list", "huge-block-yaml"],
 )
 def test_a_damaged_view_is_kept_aside_and_rebuilt_from_the_heads(index, root, damaged, says):
     recs = put_all(index, [record(1), record(2)])

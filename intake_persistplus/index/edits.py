@@ -11,7 +11,7 @@ import warnings
 from ..errors import CorruptIndexError, IndexFormatError, InvalidRecordError, PersistWarning
 from ..layout import CATALOG_DIR, INDEX, JOURNAL, is_token
 from ..record import Record
-from .text import check_header, decode_entry, parse_whole, read_view
+from .text import FORMAT, HEADER, check_header, decode_entry, parse_whole, read_view
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,13 @@ def _elsewhere_in_store(record: Record) -> bool:
     prefix = CATALOG_DIR + "/"
     return isinstance(path, str) and path.startswith(prefix) and (
         path[len(prefix):].split("/", 1)[0] != record.token)
+
+
+#: a view in another layout than the store's is parsed whole only up to this size
+#: (PyYAML parses about 1 MiB a second here): beyond, it is kept aside as damaged
+MAX_WHOLE_PARSE = 2 << 20
+#: how intake-persistplus 0.1.0 began its view (upgraded whatever its size)
+HEADER_V1 = HEADER.replace(f"persistplus_index: {FORMAT}", "persistplus_index: 1")
 
 
 class ViewEdits:
@@ -60,6 +67,11 @@ class ViewEdits:
         if text is not None:
             try:
                 lines = read_view(text)
+                if lines is None and len(text) > MAX_WHOLE_PARSE and not text.startswith(HEADER_V1):
+                    raise CorruptIndexError(
+                        f"{where} was rewritten in another YAML layout than the store's, one entry "
+                        f"a line, and is {len(text) >> 20} MiB: too big to parse inside a catalog "
+                        "access (edit its lines in place instead)")
                 entries = parse_whole(text, where) if lines is None else {}
                 if lines is not None:  # the store's layout: only the lines edited are looked at
                     known = self._unchanged_lines(lines)
