@@ -143,7 +143,8 @@ def _steps(folder: str, store_dir: str, catalog_rows: int, say, old_path) -> dic
         expired.read()
         checked = store.record(original)
         say(f"   read() compared the CSV's size and times with the copy's record "
-            f"({(time.perf_counter() - t0):.2f} s, data included): unchanged, so the copy is fresh "
+            f"(read() took {(time.perf_counter() - t0):.2f} s, reading the copy included): unchanged, "
+            "so the copy is fresh "
             f"again, still version {checked.version}")
 
         say("\n5. The CSV changes; once the TTL has run out again, the next data access re-reads it")

@@ -32,6 +32,8 @@ def made_from(source: Any) -> tuple[str | None, str | None]:
     name = getattr(source, "name", None)
     if not isinstance(path, str) or not path:
         return None, None
+    if "://" not in path and "::" not in path:  # a local file named relatively: its full path
+        path = os.path.abspath(path)
     return scrub_url(path), name if isinstance(name, str) and name else None
 
 

@@ -87,7 +87,7 @@ def test_the_listing_counts_moved_entries(csv_catalog, persist_dir):
     assert row["rekeyed"] == 1 and row["name"] == "csvsource"
     proc = subprocess.run([sys.executable, "-m", "intake_persistplus", "list"],
                           capture_output=True, text=True, env=env, timeout=120, check=True)
-    assert "1 entry was moved to a new token" in proc.stderr
+    assert "1 entry has moved to a new token" in proc.stderr
 
 
 def test_every_version_moves_and_retention_goes_on(csv_catalog, persist_dir):
@@ -341,3 +341,16 @@ def test_on_access_for_a_source_that_is_not_files_expires_by_its_ttl(persist_dir
         DaskFrameSource(n=10).persist(ttl=600, revalidate="on-access")
     rec = store.record(DaskFrameSource(n=10))
     assert (rec.revalidate, rec.ttl, rec.fingerprint) == (True, 600, None) and not rec.expired()
+
+
+def test_a_catalog_opened_by_a_relative_path_is_recorded_in_full(csv_catalog, persist_dir, monkeypatch):
+    """Found by a new-user check: `open_catalog("mycat.yaml")`, as the README writes it."""
+    monkeypatch.chdir(csv_catalog.parent)
+    intake.open_catalog(csv_catalog.name).csvsource.persist()
+    (old,) = list(store)
+    assert store.record(old).catalog == str(csv_catalog)
+    edit(csv_catalog, EDITS["persist-block"])
+    assert fresh_access(csv_catalog).is_persisted  # opened by its full path now: still moved
+    assert len(store) == 1 and list(store) != [old]
+    csv_catalog.unlink()
+    assert orphan_flags(persist_dir) == {"csvsource": True}

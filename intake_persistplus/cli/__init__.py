@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("list", c.cmd_list, "list persisted entries: token, name, container, size, age, ttl, expiry", [js])
+    p = add("list", c.cmd_list, "list persisted entries: token, name, container, size, age, checked, ttl, expiry, state", [js])
     p.add_argument("entries", nargs="*", metavar="TOKEN|NAME",
                    help="only these (a name lists each of its parameter sets)")
     p = add("info", c.cmd_info, "everything about one entry", [js])
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-files", action="store_true", help="forget the entries but keep their data")
     p = add("clear", c.cmd_clear, "remove every entry and its data")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p = add("prune", c.cmd_prune, "remove old versions (the newest always stays)", [js])
+    p = add("prune", c.cmd_prune, "remove old versions (the newest always stays), or with --orphans whole orphaned entries", [js])
     p.add_argument("entry", nargs="?", metavar="TOKEN|NAME", help="one entry (default: all)")
     p.add_argument("--keep", type=_argument(positive_int), metavar="N", help="keep the N newest versions")
     p.add_argument("--older-than", type=_argument(parse_duration), metavar="AGE", help="remove versions older than AGE (90, 15m, 2h, 7d)")
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="user parameter of the entry")
     add("gc", c.cmd_gc, "remove what interrupted persists left behind")
     add("compact", c.cmd_compact, "bring cat.yaml up to date with every commit (before editing it by hand)")
-    p = add("demo", c.cmd_demo, "persist a bundled example and show the effect (the README's main job)")
+    p = add("demo", c.cmd_demo, "persist a bundled example and show the effect")
     p.add_argument("--folder", default="demo-output", help="scratch folder: new, empty, or made by an earlier demo (then emptied)")
     p.add_argument("--rows", type=int, default=600_000, help="rows of the example CSV")
     return parser

@@ -120,8 +120,8 @@ def _list(args) -> int:
     )
     moved = sum(1 for rec in found if rec.rekeys)
     if moved:
-        print(f"{plural(moved, 'entry was', 'entries were')} moved to a new token after an edit of "
-              "its catalog entry that left its data alone (`--json`: rekeyed)", file=sys.stderr)
+        print(f"{plural(moved, 'entry has', 'entries have')} moved to a new token since written, after "
+              "edits of their catalog entries that left the data alone (`--json`: rekeyed)", file=sys.stderr)
     return 0
 
 
