@@ -32,7 +32,7 @@ from intake_persistplus import IndexFormatError, PersistWarning, store
 from intake_persistplus.index import FORMAT, HEADER, Index, dump_block
 from intake_persistplus.index.listing import Listed
 from intake_persistplus.index.text import decode_entry, encode_entry, read_view, view_text
-from intake_persistplus.layout import location, new_version_id
+from intake_persistplus.layout import LocalLocation, location, new_version_id
 from intake_persistplus.record import Record
 
 from .conftest import make_frame, write_catalog
@@ -313,17 +313,18 @@ def test_a_hand_edit_of_one_line_reads_only_the_heads_it_touches(big_store, inde
     lines = view_text_of(root).split("\n")
     (root / "cat.yaml").write_text("\n".join(line for line in lines if not line.startswith(f"  {tok(8)}: ")))
     reads = []
-    real = Index._read_head
+    real = LocalLocation.read_bytes
 
-    def counted(self, token, *args, **kwargs):
-        reads.append(token)
-        return real(self, token, *args, **kwargs)
+    def counted(self, *parts, **kwargs):  # which heads the fold reads from disk
+        if parts[:1] == (".heads",):
+            reads.append(parts[1])
+        return real(self, *parts, **kwargs)
 
-    monkeypatch.setattr(Index, "_read_head", counted)
+    monkeypatch.setattr(LocalLocation, "read_bytes", counted)
     other = fresh(root)
     assert other.get(tok(7)).ttl == 77 and other.get(tok(8)) is not None
     assert set(reads) <= {tok(7), tok(8)}, sorted(set(reads))[:5]
-    monkeypatch.setattr(Index, "_read_head", real)
+    monkeypatch.setattr(LocalLocation, "read_bytes", real)
     assert sorted(view_sources(root)) == sorted(tok(i) for i in range(300))  # tok(8) is back
     assert listing_of(root) == records_of(root) and listing_of(root)[tok(7)][5] == 77
 
