@@ -27,9 +27,8 @@ import os
 import stat
 from typing import Any
 
-#: what fsspec file systems report that changes when a file is rewritten
-CHANGE_KEYS = ("ETag", "etag", "generation", "md5Hash", "crc32c", "mtime", "LastModified",
-               "last_modified", "created")
+from .layout import CHANGE_TAGS
+
 #: beyond this many files a source is not fingerprinted (its copy is re-read)
 MAX_FILES = 100_000
 
@@ -64,7 +63,7 @@ def _local_facts(path: str) -> list:
 
 
 def _tag(path: str, info: dict) -> list:
-    tag = next((info[k] for k in CHANGE_KEYS if info.get(k) is not None), None)
+    tag = next((info[k] for k in CHANGE_TAGS if info.get(k) is not None), None)
     if tag is None:
         raise ValueError(f"{path}: the file system reports nothing that changes with the content")
     return [path, info.get("size"), str(tag)]

@@ -100,7 +100,7 @@ def aside_name(path: str) -> str:
 
 #: what fsspec file systems report that changes whenever a file is rewritten
 #: (s3fs, gcsfs, adlfs, http: ETag or generation; memory: created; others: mtime)
-_CHANGE_TAGS = ("ETag", "etag", "generation", "mtime", "LastModified", "last_modified", "created")
+CHANGE_TAGS = ("ETag", "etag", "generation", "mtime", "LastModified", "last_modified", "created")
 
 
 class Location:
@@ -155,7 +155,7 @@ class Location:
             info = self.fs.info(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        tag = next((info[k] for k in _CHANGE_TAGS if info.get(k) is not None), None)
+        tag = next((info[k] for k in CHANGE_TAGS if info.get(k) is not None), None)
         if tag is None:  # a file system that says nothing that changes: the content does
             import hashlib
 
