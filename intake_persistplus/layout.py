@@ -58,14 +58,14 @@ CATALOG_DIR = "{{ CATALOG_DIR }}"
 #: seconds a remote refresh lease lasts (and others wait for it) at most
 REFRESH_LEASE = 1800.0
 
-_TOKEN_RE = re.compile(r"^[0-9a-f]{16,64}$")
-_VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
+_TOKEN_RE = re.compile(r"[0-9a-f]{16,64}")
+_VERSION_RE = re.compile(r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}", re.ASCII)
 _VERSION_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 
 
 def is_token(value: Any) -> bool:
     """True for a string that looks like a store key (lower-case hex)."""
-    return isinstance(value, str) and bool(_TOKEN_RE.match(value))
+    return isinstance(value, str) and bool(_TOKEN_RE.fullmatch(value))  # no "$": it allows a "\n"
 
 
 def new_version_id(now: float | None = None) -> str:
@@ -84,7 +84,7 @@ def version_time(version: str) -> float:
 
 def is_version_id(value: Any) -> bool:
     """True for a name made by :func:`new_version_id`."""
-    return isinstance(value, str) and bool(_VERSION_RE.match(value))
+    return isinstance(value, str) and bool(_VERSION_RE.fullmatch(value))
 
 
 def legacy_version_id(timestamp: float) -> str:

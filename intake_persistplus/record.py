@@ -24,7 +24,7 @@ from .walk import walk
 ON_ACCESS = "on-access"
 #: the times a datetime can hold, in seconds since the epoch (years 1 to 9999)
 TIMES = (-62135596800.0, 253402300800.0)
-_SAFE_ID_RE = re.compile(r"^[\w][\w.\-]*$")
+_SAFE_ID_RE = re.compile(r"[\w][\w.\-]*")
 
 
 def _plain_leaf(value: Any) -> Any:
@@ -242,7 +242,7 @@ class Record:
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as e:
             raise InvalidRecordError(f"index entry {token!r}: bad timestamp or ttl ({e})") from e
         version = md.get("persist_version")
-        if not (isinstance(version, str) and _SAFE_ID_RE.match(version)):
+        if not (isinstance(version, str) and _SAFE_ID_RE.fullmatch(version)):
             # written before versions existed (or by hand): name it after its time
             version = legacy_version_id(timestamp)
         keep = md.get("persist_keep")

@@ -339,51 +339,60 @@ def test_a_listing_after_a_few_commits_leaves_the_view_alone(big_store, index, r
     assert fresh(root).get(tok(3)).ttl == 9 and listed(root) == sorted(tok(i) for i in range(5))
 
 
-_ROW = [0, 0, "n", {}, "dataframe", 1.5e9, None, 10, "v1"]
-
-
 @pytest.mark.parametrize("damage", [
-    b"not json", b"[]", b'{"format": 2, "rows": []}', b'{"format": 99, "rows": {}}',
-    "row:name-int", "row:size-bool", "row:time-text", "row:time-nan", "row:short",
-    "row:not-a-token", "row:params-list", "other-view", "missing-rows", "lines-changed",
+    b"not json", b"[]", b'{"format": 2, "rows": {}}', b'{"format": 99, "shape": "columns"}',
+    "row:name-int", "row:size-bool", "row:time-text", "row:time-nan", "row:short-column",
+    "row:not-a-token", "row:token-newline", "row:token-twice", "row:params-list",
+    "row:refused-and-listed", "other-view", "missing-rows", "lines-changed",
 ], ids=lambda d: d if isinstance(d, str) else d[:12].decode())
 def test_a_damaged_listing_file_is_rebuilt_from_the_view(index, root, damage):
     put_all(index, [record(i) for i in range(4)])
     truth = listing_of(root)
     path = root / ".cat.yaml.list"
     doc = json.loads(path.read_bytes())
-    rows = doc["rows"]
+    assert doc["shape"] == "columns" and len(doc["tokens"]) == 4 and doc["refused"] == {}
+    tokens, cols = doc["tokens"], doc["columns"]
+    k = tokens.index(tok(1))
     if isinstance(damage, bytes):
         path.write_bytes(damage)
     else:
-        row = rows[tok(1)]
         if damage == "row:name-int":
-            row[2] = 5
+            cols[2][k] = 5
         elif damage == "row:size-bool":
-            row[7] = True
+            cols[7][k] = True
         elif damage == "row:time-text":
-            row[5] = "yesterday"
+            cols[5][k] = "yesterday"
         elif damage == "row:time-nan":
-            path.write_text(json.dumps(doc).replace(json.dumps(row[5]), "NaN", 1))
-        elif damage == "row:short":
-            del row[4:]
+            path.write_text(json.dumps(doc).replace(json.dumps(cols[5][k]), "NaN", 1))
+        elif damage == "row:short-column":
+            del cols[4][k]
         elif damage == "row:not-a-token":
-            rows["../x"] = list(_ROW)
+            tokens[k] = "../x"
+        elif damage == "row:token-newline":  # a token, then a line break: not a token
+            tokens[k] += "\n"
+        elif damage == "row:token-twice":
+            tokens[k] = tokens[k - 1]
         elif damage == "row:params-list":
-            row[3] = []
+            cols[3][k] = []
+        elif damage == "row:refused-and-listed":
+            doc["refused"] = {tok(1): [0, 0, "refused"]}
         elif damage == "other-view":  # rows made from another view: checked line by line
             doc["view"] = "0" * 64
         elif damage == "missing-rows":
-            del rows[tok(2)]
+            for c in cols:
+                del c[tokens.index(tok(2))]
+            tokens.remove(tok(2))
         elif damage == "lines-changed":  # rows whose checksum is not their line's are remade
             doc["view"] = None
-            for r in rows.values():
-                r[0] += 1
-                r[2] = "wrong"
+            cols[0] = [crc + 1 for crc in cols[0]]
+            cols[2] = ["wrong"] * len(tokens)
         if damage != "row:time-nan":
             path.write_text(json.dumps(doc))
     assert listing_of(root) == truth == records_of(root)
     assert listing_of(root) == truth
+    after = json.loads(path.read_bytes())  # rebuilt: nothing of the damage is kept
+    assert after["refused"] == {} and sorted(after["tokens"]) == sorted(truth)
+    assert after["view"] == json.loads((root / ".cat.yaml.stamp").read_bytes())["sha256"]
 
 
 def test_the_listing_of_a_store_that_cannot_be_written(tmp_path, big_store):

@@ -77,45 +77,43 @@ def _list(args) -> int:
     else:
         gc.disable()  # 100,000 entries make a million objects, none cyclic; the process ends soon
         records = store.listing()  # kept beside cat.yaml: no entry decoded twice
-    # orphaned or not: each (catalog file, entry) pair is looked up once
-    seen: dict = {}
-    pairs = set(zip(map(attrgetter("catalog"), records.values()),
-                    map(attrgetter("entry"), records.values()), strict=True))
-    lost_pairs = {pair: orphaned(*pair, seen) for pair in pairs}
-    lost = {rec.token: lost_pairs[rec.catalog, rec.entry] for rec in records.values()
-            if lost_pairs[rec.catalog, rec.entry] is not False} if any(
-        v is not False for v in lost_pairs.values()) else {}
     found = sorted(records.values(), key=attrgetter("timestamp"))
     found.sort(key=lambda rec: rec.original_name or "")  # by name, then time (the sort is stable)
-    sizes = {rec.token: rec.size if rec.size is not None else store.du(rec.token)["total"] for rec in found}
-    shown: dict[int | None, str] = {}  # sizes repeat; each is formatted once
-    for size in sizes.values():
-        if size not in shown:
-            shown[size] = human_size(size)
+    # what follows works column by column, at C speed where it can: 100,000 rows
+    # orphaned or not: each (catalog file, entry) pair is looked up once
+    seen: dict = {}
+    pairs = list(zip(map(attrgetter("catalog"), found), map(attrgetter("entry"), found), strict=True))
+    lost_pairs = {pair: orphaned(*pair, seen) for pair in set(pairs)}
+    lost = (list(map(lost_pairs.__getitem__, pairs)) if any(v is not False for v in lost_pairs.values())
+            else [False] * len(found))
+    sizes = [rec.size if rec.size is not None else store.du(rec.token)["total"] for rec in found]
+    size_text = {size: human_size(size) for size in set(sizes)}  # sizes repeat: each formatted once
     if args.json:
-        emit_json([entry_row(rec, now, sizes[rec.token]) | {"orphaned": lost.get(rec.token, False)}
-                   for rec in found])
+        emit_json([entry_row(rec, now, size) | {"orphaned": gone}
+                   for rec, size, gone in zip(found, sizes, lost, strict=True)])
         return 0
     if not found:
         print(f"no persisted entries in {store.path}")
         return 0
+    ttls = list(map(attrgetter("ttl"), found))
+    # a copy is fresh from when it was written or last found unchanged, whichever is later
+    since = [t if c is None or c < t else c for t, c in zip(map(attrgetter("timestamp"), found),
+                                                            map(attrgetter("checked"), found), strict=True)]
+    expires = [None if ttl is None else start + ttl - now for start, ttl in zip(since, ttls, strict=True)]
     columns(
         {
-            "token": [rec.token for rec in found],
-            "name": [rec.label for rec in found],
-            "container": [rec.container for rec in found],
-            "size": [shown[sizes[rec.token]] for rec in found],
+            "token": list(map(attrgetter("token"), found)),
+            "name": list(map(attrgetter("label"), found)),
+            "container": list(map(attrgetter("container"), found)),
+            "size": list(map(size_text.__getitem__, sizes)),
             "age": [human_seconds(now - rec.timestamp) for rec in found],
             "checked": ["-" if rec.checked is None else human_seconds(now - rec.checked) for rec in found],
-            "ttl": ["none" if rec.ttl is None else human_seconds(rec.ttl) for rec in found],
-            "expires in": [expires_text(None if rec.ttl is None
-                                        else max(rec.timestamp, rec.checked or 0.0) + rec.ttl - now)
-                           for rec in found],
+            "ttl": ["none" if ttl is None else human_seconds(ttl) for ttl in ttls],
+            "expires in": list(map(expires_text, expires)),
             "state": [("on access" if rec.revalidate == "on-access"
-                       else "expired" if rec.ttl is not None
-                       and now >= max(rec.timestamp, rec.checked or 0.0) + rec.ttl
-                       else "fresh") + (", orphaned" if lost and lost.get(rec.token) else "")
-                      for rec in found],
+                       else "fresh" if left is None or left > 0 else "expired")
+                      + (", orphaned" if gone else "")
+                      for rec, left, gone in zip(found, expires, lost, strict=True)],
         }
     )
     moved = sum(1 for rec in found if rec.rekeys)

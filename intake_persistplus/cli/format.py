@@ -69,10 +69,12 @@ def columns(cols: dict[str, list[str]], out=None) -> None:
     out = out or sys.stdout
     names = list(cols)
     widths = [max(len(name), max(map(len, cols[name]), default=0)) for name in names]
-    line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"])  # the last column unpadded
-    rows = [line.format(*(n.upper() for n in names)).rstrip()]
-    rows += [text.rstrip() for text in map(line.format, *cols.values())]
-    out.write("\n".join(rows) + "\n")
+    # "%" formatting: the fastest way to pad a million cells; the last column unpadded
+    line = "  ".join([*(f"%-{w}s" for w in widths[:-1]), "%s"])
+    rows = map(line.__mod__, zip(*cols.values(), strict=True))
+    if "" in cols[names[-1]]:  # an empty last cell leaves padding at the end of its line
+        rows = map(str.rstrip, rows)
+    out.write("\n".join([(line % tuple(n.upper() for n in names)).rstrip(), *rows]) + "\n")
 
 
 def emit_json(value: Any) -> None:
