@@ -402,7 +402,8 @@ def test_a_hand_edit_cannot_make_retention_delete_the_served_version(tmp_path, m
     st = PersistStore(url)
     token = next(iter(st))
     served = st.record(token).version
-    for bad in ("../x", "..", "/etc", "20200101T000000.000000Z-abcdef"):
+    # the last: the served id and a line break (JSON "\\n"), which "^...$" would let through
+    for bad in ("../x", "..", "/etc", "20200101T000000.000000Z-abcdef", served + "\\n"):
         text = open(os.path.join(url, "cat.yaml")).read()
         current = PersistStore(url).record(token).version
         with open(os.path.join(url, "cat.yaml"), "w") as f:
