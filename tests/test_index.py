@@ -32,7 +32,7 @@ from intake_persistplus import IndexFormatError, PersistWarning, store
 from intake_persistplus.index import FORMAT, HEADER, Index, dump_block
 from intake_persistplus.index.listing import Listed
 from intake_persistplus.index.text import decode_entry, encode_entry, read_view, view_text
-from intake_persistplus.layout import LocalLocation, is_token, is_version, location, new_version_id
+from intake_persistplus.layout import LocalLocation, is_token, is_version_id, location, new_version_id
 from intake_persistplus.record import Record
 
 from .conftest import make_frame, write_catalog
@@ -397,9 +397,9 @@ def test_a_damaged_listing_file_is_rebuilt_from_the_view(index, root, damage):
 
 def test_a_key_or_version_id_followed_by_a_line_break_is_refused():
     version = new_version_id()
-    assert is_token(tok(1)) and is_version(version)
+    assert is_token(tok(1)) and is_version_id(version)
     for bad in ("\n", "\r", " ", "/"):
-        assert not is_token(tok(1) + bad) and not is_version(version + bad), repr(bad)
+        assert not is_token(tok(1) + bad) and not is_version_id(version + bad), repr(bad)
 
 
 def test_the_listing_of_a_store_that_cannot_be_written(tmp_path, big_store):
