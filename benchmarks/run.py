@@ -33,10 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import HERE, Context, Result, WorkerError, run_worker, sizes  # noqa: E402
 from bench_concurrency import bench_concurrency  # noqa: E402
-from bench_freshness import bench_access_vs_before, bench_revalidate, bench_revalidate_s3  # noqa: E402
+from bench_freshness import (  # noqa: E402
+    bench_access_vs_before,
+    bench_dedupe_disk,
+    bench_revalidate,
+    bench_revalidate_s3,
+)
 from bench_import import bench_import  # noqa: E402
 from bench_index import bench_catalog_access, bench_persist_big_store  # noqa: E402
 from bench_memory import bench_peak_rss  # noqa: E402
+from bench_pipeline import bench_pipeline  # noqa: E402
 from bench_remote import bench_remote  # noqa: E402
 from bench_scale import bench_scale_local, bench_scale_s3  # noqa: E402
 from bench_speed import bench_persist_speed, bench_read_speed  # noqa: E402
@@ -54,6 +60,8 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "scale_s3": bench_scale_s3,
     "revalidate": bench_revalidate,
     "revalidate_s3": bench_revalidate_s3,
+    "dedupe_disk": bench_dedupe_disk,
+    "pipeline": bench_pipeline,
     "access_vs_before": bench_access_vs_before,
 }
 

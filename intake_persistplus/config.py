@@ -198,7 +198,47 @@ def declared_persist(entry: Any) -> dict | None:
     if "revalidate" in spec:
         spec["revalidate"] = validate_revalidate(
             spec["revalidate"], f"metadata.persist.revalidate of entry {getattr(entry, 'name', '?')!r}")
+    # a pipeline's keys are the entry's, not the writer's (see pipeline.py and schedule.py)
+    where = f"metadata.persist of entry {getattr(entry, 'name', '?')!r}"
+    validate_depends_on(spec.pop("depends_on", None), where)
+    validate_schedule(spec.pop("schedule", None), where)
     return spec
+
+
+def validate_depends_on(value: Any, where: str = "depends_on") -> list[str]:
+    """The upstreams an entry declares: entry names of its own catalog, or
+    ``other_catalog.yaml:entry`` (relative to its catalog's folder)."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
+        raise PersistSettingError(
+            f"{where}: depends_on={value!r}: give a list of entry names, each 'entry' of the "
+            "same catalog or 'other_catalog.yaml:entry'"
+        )
+    return [v.strip() for v in items]
+
+
+def validate_schedule(value: Any, where: str = "schedule") -> str | None:
+    """A cron expression (five fields: minute hour day month weekday), checked
+    with croniter when it is installed."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.split()) not in (5, 6):
+        raise PersistSettingError(
+            f"{where}: schedule={value!r} is not a cron expression: give five fields "
+            "(minute hour day-of-month month day-of-week), e.g. '*/15 * * * *'"
+        )
+    try:
+        from croniter import croniter
+    except ImportError:  # checked again by `intake-persist schedule`, which needs it
+        return value
+    if not croniter.is_valid(value):
+        raise PersistSettingError(
+            f"{where}: schedule={value!r} is not a valid cron expression, e.g. '*/15 * * * *' "
+            "(every 15 minutes) or '0 3 * * *' (03:00 every day)"
+        )
+    return value
 
 
 def persist_storage_options() -> dict:

@@ -17,6 +17,8 @@ import os
 import threading
 from typing import Any
 
+import yaml
+
 from .errors import CorruptIndexError, VersionGoneError
 from .index.text import load_bounded
 from .layout import CATALOG_DIR, DATA, RECORD, Location
@@ -191,6 +193,9 @@ def written(loc: Location, token: str, version: str, cached: bool = True) -> Rec
         doc = load_bounded(loc.read_text(token, version, RECORD), where)
     except FileNotFoundError:
         return None
+    except (yaml.YAMLError, ValueError, RecursionError) as e:  # bytes that are not YAML, say
+        raise CorruptIndexError(f"the record of version {token}/{version} is damaged: "
+                                f"{type(e).__name__}") from None
     try:
         rec = Record.from_entry(token, doc.get(token) if isinstance(doc, dict) else None)
     except ValueError as e:

@@ -76,6 +76,11 @@ class UnsupportedObjectError(PersistError, TypeError):
     """A Python object that the ``python`` container cannot write."""
 
 
+class PipelineError(PersistError, ValueError):
+    """A pipeline that cannot run: a cycle of upstreams (named in order), or an
+    upstream that is not there (named, with the entry that needs it)."""
+
+
 # -- locations -------------------------------------------------------------------------
 class PersistPathError(PersistError, OSError):
     """The persist location cannot be created or written."""
@@ -130,6 +135,7 @@ __all__ = [
     "PersistPathError",
     "PersistSettingError",
     "PersistWarning",
+    "PipelineError",
     "UnknownNameError",
     "UnrecordableArgumentError",
     "UnsupportedObjectError",

@@ -52,7 +52,7 @@ def export(
     """
     import fsspec
 
-    from .containers import get_persister
+    from .containers import get_persister, written
 
     persister = get_persister(getattr(source, "container", None))
     if hasattr(persister, "check_kwargs"):
@@ -81,7 +81,8 @@ def export(
             "original_source": source_state(source),
         }
     try:
-        driver, args = persister.write(source, url, storage_options=storage_options, **kwargs)
+        driver, args, _ = written(persister.write(source, url, storage_options=storage_options, **kwargs),
+                                  getattr(source, "container", None))
     except BaseException:
         if fs.exists(root):
             fs.rm(root, recursive=True)

@@ -58,13 +58,23 @@ class StoreFreshness:
         if now != current.fingerprint:
             return None
         if current.revalidate is True:  # on-access copies have no ttl to renew
-            index = self._index()
-            with index.locked(current.token):
-                head = index.get(current.token, refresh=False)
-                if head is None:
-                    return None
-                if head.version != current.version:
-                    return head  # refreshed meanwhile: that version is served
-                current = index.put(dataclasses.replace(head, checked=time.time()))
+            current = self.checked_now(current)
+            if current is None:
+                return None
         logger.info("the original of %s is unchanged: its copy is fresh again", current.token)
         return current
+
+    def revalidate(self, current: Record, original: Any = None) -> Record | None:
+        """``current``'s entry, fresh again, when its original is unchanged (no
+        data read); None when it changed or cannot be looked at."""
+        return self._unchanged(current, original)
+
+    def checked_now(self, current: Record) -> Record | None:
+        """Record that ``current``'s original was found unchanged now (its ttl
+        runs again from now); the entry served from then on, or None if it went."""
+        index = self._index()
+        with index.locked(current.token):
+            head = index.get(current.token, refresh=False)
+            if head is None or head.version != current.version:
+                return head  # removed, or refreshed meanwhile: that version is served
+            return index.put(dataclasses.replace(head, checked=time.time()))

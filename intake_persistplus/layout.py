@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import locks
+from .diskuse import disk_use
 from .errors import PersistPathError
 
 INDEX = "cat.yaml"
@@ -326,6 +327,9 @@ class LocalLocation(Location):
             self.check_root()
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def du(self, *parts: str) -> int:
+        return disk_use(self.checked(*parts))  # a file linked from several versions counts once
 
     def listdir(self, *parts: str) -> list[str]:
         if not parts:

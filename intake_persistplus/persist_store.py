@@ -25,6 +25,7 @@ from typing import Any
 
 from . import config, versions
 from .copies import as_written, open_copy
+from .dedupe import share
 from .errors import (
     AmbiguousNameError,
     CorruptIndexError,
@@ -38,8 +39,10 @@ from .index import Index
 from .index.listing import Listed
 from .layout import RECORD, Location, is_token, location, version_time
 from .originals import is_persisted_source, original_from_entry, recreate, tokenize
+from .pipeline import built_from
 from .record import Record
 from .rekey import StoreRekey
+from .train import StoreTrains
 from .upkeep import StoreUpkeep
 from .versions import StoreVersions, VersionInfo
 from .writer import check_not_a_copy, check_recordable, write_version
@@ -52,7 +55,7 @@ __all__ = ["PersistStore", "VersionInfo", "store"]
 _STORE_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
 
 
-class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
+class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, StoreTrains):
     """The persisted sources of one persist location, as a catalog-like mapping.
 
     ``path=None`` follows ``intake.conf["persist_path"]`` (``INTAKE_PERSIST_PATH``)
@@ -318,9 +321,10 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
         """Write a version, then publish it; ``keep=None`` keeps the entry's ``keep``."""
         loc = self._writable(fold_edits=False)
         try:
+            upstreams = built_from(source, self.get_tok, self.lookup)  # before any data is read
             with self._writing(f"write a new version of {token}"):
                 record = write_version(loc, source, token, persister, ttl, keep, kwargs, revalidate,
-                                       came_from)
+                                       came_from, upstreams, self.lookup)
         except FileNotFoundError as e:
             if loc.path_of(token) not in f"{e.filename} {e}":
                 raise  # the original's files, not the store's
@@ -329,9 +333,9 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
                 "was writing; nothing was published: persist again"
             ) from e
 
-        def still_there(rec: Record) -> Record:
+        def still_there(rec: Record, old: Record | None) -> Record:
             """Under the source's lock: the version is all there (one listing), and
-            its size is known."""
+            its size is known; data identical to ``old``'s is shared with it."""
             files = loc.find(token, rec.version)
             removed = self._index().removed_at(token)
             if not any(path.endswith("/" + RECORD) for path in files) or (
@@ -341,9 +345,9 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
                     f"{rec.label} ({token}) was removed, or the store at {self.path} "
                     "cleared, while this persist was writing; nothing was published: persist again"
                 )
-            return dataclasses.replace(
+            return share(loc, dataclasses.replace(
                 rec, size=sum(int(i.get("size") or 0) for i in files.values() if i.get("type") == "file")
-            )
+            ), old)
 
         try:
             with self._writing(f"publish version {record.version} of {token} in the index"):
@@ -359,16 +363,26 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
             self._collect(loc, token)
         return self.open(record, checked=True)  # just written, and found complete under its lock
 
-    def refresh(self, x: Any, original: Any = None) -> Any:
+    def refresh(self, x: Any, original: Any = None, upstream: bool = False, downstream: bool = False,
+                not_before: float | None = None) -> Any:
         """Re-persist now, with the same ttl, writer arguments and ``keep``; return the new copy.
 
-        ``original`` is the source to read from; by default it is recreated with
-        :meth:`backtrack`. Refreshes of one source never run at the same time.
+        ``original`` is the source to read from; by default it is made again
+        (:meth:`original_of`). Refreshes of one source never run at the same
+        time; with ``not_before``, a copy written since then is left as it is.
+        ``upstream=True`` first refreshes the train leading to ``x``,
+        ``downstream=True`` then everything made from it (see
+        :meth:`refresh_train`, which says what each step did).
         """
+        if upstream or downstream:
+            return self.refresh_through(x, upstream, downstream, original)
         token = self.get_tok(x)
         self.record(token)  # nothing persisted: say so before taking any lock
         loc = self._writable()
         with self._writing(f"lock {token} for its refresh"), loc.refresh_lock(token):
+            current = self.lookup(token) if not_before is not None else None
+            if current is not None and max(current.timestamp, current.checked or 0.0) >= not_before:
+                return self.open(current)  # written or checked since: by someone else
             return self._refresh(token, original)
 
     def _refresh(self, token: str, original: Any) -> Any:
@@ -376,7 +390,7 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness):
 
         record = self.record(token)
         if original is None:
-            original = self.backtrack(record.token)
+            original = self.original_of(record)
         persister = get_persister(record.container or original.container)
         return self._write(
             original, record.token, persister, record.ttl, record.keep, dict(record.persist_kwargs),

@@ -27,6 +27,18 @@ TIMES = (-62135596800.0, 253402300800.0)
 _SAFE_ID_RE = re.compile(r"[\w][\w.\-]*")
 
 
+def _built_from(value: Any) -> dict:
+    """The ``persist_built_from`` of an entry, keeping only well-formed items."""
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for token, item in value.items():
+        if is_token(token) and isinstance(item, dict):
+            out[token] = {k: item.get(k) if isinstance(item.get(k), str) else None
+                          for k in ("version", "content", "ref")}
+    return out
+
+
 def _plain_leaf(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -82,7 +94,8 @@ class Record:
     parameters:
         the user parameters of the catalog access that made the original.
     dependencies:
-        tokens of persisted sources this one was made from (pipelines).
+        tokens of the persisted sources this one was made from (its
+        upstreams in a pipeline; the keys of ``built_from``).
     size:
         bytes of the version's files as written (``None``: not measured).
     identity:
@@ -107,6 +120,11 @@ class Record:
         what an expired copy does: ``True`` compares fingerprints first and
         re-reads only a changed original; ``False`` always re-reads;
         ``"on-access"`` (no ttl) compares them at every catalog access.
+    content:
+        a SHA-256 of the data as its persister wrote it (computed while
+        writing; ``None``: a persister that does not report one). A refresh
+        whose data has the content of the version it replaces shares that
+        version's data instead of keeping a second copy.
     """
 
     token: str
@@ -133,6 +151,8 @@ class Record:
     revalidate: bool | str = True
     catalog: str | None = None
     entry: str | None = None
+    content: str | None = None
+    built_from: dict = field(default_factory=dict)
 
     def expired(self, now: float | None = None) -> bool:
         """True once ``ttl`` seconds have passed since the copy was written or its
@@ -199,6 +219,8 @@ class Record:
             "persist_revalidate": self.revalidate,
             "persist_catalog": self.catalog,
             "persist_entry": self.entry,
+            "persist_content": self.content,
+            "persist_built_from": self.built_from,
         }
 
     def to_entry(self) -> dict:
@@ -261,6 +283,8 @@ class Record:
         checked = md.get("persist_checked")
         revalidate = md.get("persist_revalidate", True)
         catalog, entry_name = md.get("persist_catalog"), md.get("persist_entry")
+        content = md.get("persist_content")
+        built_from = _built_from(md.get("persist_built_from"))
         return cls(
             token=token,
             driver=driver,
@@ -277,7 +301,7 @@ class Record:
             keep=keep,
             parameters=_dict("original_parameters"),
             description=str(entry.get("description") or ""),
-            dependencies=[d for d in deps if is_token(d)] if isinstance(deps, list) else [],
+            dependencies=[d for d in deps if is_token(d)] if isinstance(deps, list) else list(built_from),
             size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
             identity=identity if isinstance(identity, str) and is_token(identity) else None,
             rekeys=rekeys if isinstance(rekeys, int) and not isinstance(rekeys, bool) and rekeys > 0 else 0,
@@ -288,4 +312,6 @@ class Record:
             else True,
             catalog=catalog if isinstance(catalog, str) and catalog else None,
             entry=entry_name if isinstance(entry_name, str) and entry_name else None,
+            content=content if isinstance(content, str) and is_token(content) else None,
+            built_from=built_from,
         )

@@ -16,6 +16,7 @@ from typing import Any
 from . import config
 from .errors import CorruptIndexError, PersistSettingError, PersistWarning
 from .persist_store import store
+from .pipeline import refs
 from .secrets import scrub_text
 
 logger = logging.getLogger(__name__)
@@ -214,6 +215,30 @@ def _refresh_action(original: Any, token: str, seen: str) -> Callable[[], Any]:
     return action
 
 
+def _train_action(original: Any, token: str, seen: str) -> Callable[[], Any]:
+    """Bring the train leading to a downstream copy up to date, then serve it."""
+
+    def action():
+        import time
+
+        try:
+            outcomes = store.refresh_train(original, policy="stale", original=original,
+                                           not_before=time.time())
+        except Exception as e:
+            warnings.warn(f"the train leading to {_label(original, token)} cannot be refreshed "
+                          f"({describe_error(e)}); serving its copy as it is", PersistWarning, stacklevel=4)
+            return None
+        failed = [o for o in outcomes if o.outcome in ("failed", "skipped")]
+        if failed:
+            warnings.warn(f"refreshing the train leading to {_label(original, token)} failed at "
+                          + "; ".join(f"{o.step} ({o.error})" for o in failed)
+                          + "; serving the copies as they are", PersistWarning, stacklevel=4)
+        current = store.lookup(token)
+        return None if current is None or current.version == seen else store.open(current)
+
+    return action
+
+
 def _raise_on_use(error: BaseException) -> Callable[[], Any]:
     def action():
         raise error
@@ -238,6 +263,9 @@ def _first_persist_action(original: Any, spec: dict) -> Callable[[], Any]:
         kwargs = dict(spec)
         ttl = kwargs.pop("ttl", None)
         try:
+            if refs(original):  # a step of a pipeline: its upstreams first, as a train
+                store.refresh_train(original, policy="stale", original=original)
+                return store[store.get_tok(original)]
             return store.add(original, ttl=ttl, **kwargs)
         except Exception as e:
             warnings.warn(
@@ -310,6 +338,16 @@ def redirect(original: Any, entry: Any, mode: str) -> Any:
         )
         return original
     persisted = tag(persisted, original)
-    if mode == "always" or not record.expired():
+    if mode == "always":
+        return persisted
+    if record.built_from:  # a step of a pipeline: its upstreams first (heads only, unless stale)
+        try:
+            stale = store.train_stale(record)
+        except Exception as e:
+            logger.info("cannot look at the train of %s: %s", record.token, describe_error(e))
+            stale = False
+        return deferred(persisted, _train_action(original, record.token, record.version)) if stale \
+            else persisted
+    if not record.expired():
         return persisted
     return deferred(persisted, _refresh_action(original, record.token, record.version))

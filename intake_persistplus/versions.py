@@ -45,6 +45,7 @@ class VersionInfo:
             "size": self.size,
             "current": self.current,
             "ttl": self.record.ttl,
+            "content": self.record.content,  # versions with the same one hold the same data
         }
 
 

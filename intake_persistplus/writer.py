@@ -15,6 +15,7 @@ import time
 import warnings
 from typing import Any
 
+from .containers import written
 from .errors import AlreadyPersistedError, PersistWarning, UnrecordableArgumentError
 from .fingerprint import fingerprint
 from .gc import writer_marker
@@ -117,12 +118,17 @@ def write_version(
     kwargs: dict,
     revalidate: bool | str = True,
     came_from: tuple[str | None, str | None] = (None, None),
+    built_from: dict | None = None,
+    lookup: Any = None,
 ) -> Record:
     """Write a new, complete version of ``source`` under ``token``; return its record.
 
     The version is not yet in the index: the caller publishes it.
     ``came_from`` is the (catalog file, entry) of a source remade from its
-    record, which does not know them (a refresh).
+    record, which does not know them (a refresh); ``built_from`` the copies
+    of its upstreams it is made from (see :mod:`.pipeline`), taken before its
+    data is read; an upstream that had no copy then, and has one now, was
+    persisted by this read (its entry declares it): ``lookup`` finds it.
     """
     catalog, entry = made_from(source)
     if catalog is None:
@@ -131,6 +137,9 @@ def write_version(
     # the original's files before its data is read: a change while reading is
     # seen as a change at the next check
     fp = _fingerprint(source) if revalidate else None
+    # its metadata before its data is read: reading adds to it (a derived source's
+    # "target"), and the record must make a source with the same token again
+    metadata = scrub(plain(dict(getattr(source, "metadata", None) or {})))
     if revalidate == ON_ACCESS and fp is None:  # nothing to check at each access
         warnings.warn(
             f"{getattr(source, 'name', None) or token!r} cannot be checked on access (it is not "
@@ -141,10 +150,14 @@ def write_version(
     try:
         if loc.local:  # who writes it, for gc (elsewhere gc goes by the version's age)
             loc.write_text(writer_marker(), token, version, INCOMPLETE)
-        driver, args = persister.write(
+        driver, args, content = written(persister.write(
             source, loc.url_of(token, version, DATA),
             storage_options=loc.storage_options or None, **kwargs,
-        )
+        ), getattr(source, "container", None))
+        if built_from and lookup is not None:
+            built_from = {t: b if b.get("version") or (now := lookup(t)) is None
+                          else {"version": now.version, "content": now.content, "ref": b.get("ref")}
+                          for t, b in built_from.items()}
         args = scrub(plain(args))
         args.pop("storage_options", None)  # supplied by the store when it opens the data
         args = reroot(args, loc.url_of(token, version), f"{CATALOG_DIR}/{token}/{version}")
@@ -155,7 +168,7 @@ def write_version(
             container=str(getattr(source, "container", "")),
             original_name=getattr(source, "name", None),
             original_description=getattr(source, "description", None),
-            original_metadata=scrub(plain(dict(getattr(source, "metadata", None) or {}))),
+            original_metadata=metadata,
             original_source=source_state(source),
             timestamp=time.time(),
             ttl=None if revalidate == ON_ACCESS else ttl,
@@ -169,6 +182,9 @@ def write_version(
             revalidate=revalidate,
             catalog=catalog,
             entry=entry,
+            content=content,
+            dependencies=list(built_from or {}),
+            built_from=dict(built_from or {}),
         )
         loc.write_text(dump_block(token, record.to_entry()), token, version, RECORD)
         if loc.local:

@@ -19,7 +19,13 @@ def test_demo_persists_redirects_and_refreshes(tmp_path):
     assert figures["revalidated"] is True and figures["refreshed"] is True
     assert "is_persisted=True" in text and "redirected" in text
     ratio = figures["csv_read"] / figures["parquet_read"]
-    assert ("as fast" in text) and (f"{ratio:.1f}x as fast" in text or ratio < 1.2)
+    # the words follow the figures measured (5,000 rows: the copy is not always faster here)
+    if ratio >= 1.2:
+        assert f"{ratio:.1f}x as fast" in text
+    elif ratio > 1 / 1.2:
+        assert "about as fast as the original" in text
+    else:
+        assert f"the copy reads slower here ({1 / ratio:.1f}x" in text
     assert (tmp_path / "demo" / "persisted" / "cat.yaml").exists()
     assert intake.conf.get("persist_path") == before  # the user's store is left alone
 

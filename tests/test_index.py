@@ -32,7 +32,13 @@ from intake_persistplus import IndexFormatError, PersistWarning, store
 from intake_persistplus.index import FORMAT, HEADER, Index, dump_block
 from intake_persistplus.index.listing import Listed
 from intake_persistplus.index.text import decode_entry, encode_entry, read_view, view_text
-from intake_persistplus.layout import LocalLocation, is_token, is_version_id, location, new_version_id
+from intake_persistplus.layout import (
+    LocalLocation,
+    is_token,
+    is_version_id,
+    location,
+    new_version_id,
+)
 from intake_persistplus.record import Record
 
 from .conftest import make_frame, write_catalog

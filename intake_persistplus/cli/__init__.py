@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("entries", nargs="*", metavar="TOKEN|NAME")
     p.add_argument("--expired", action="store_true", help="every expired entry")
     p.add_argument("--all", action="store_true", help="every entry")
+    p.add_argument("--train", action="store_true",
+                   help="first the steps it is made from (a pipeline), each at most once, in order")
+    p.add_argument("--downstream", action="store_true", help="then every step made from it")
     p = add("remove", c.cmd_remove, "remove entries and their data")
     p.add_argument("entries", nargs="+", metavar="TOKEN|NAME")
     p.add_argument("--keep-files", action="store_true", help="forget the entries but keep their data")
@@ -97,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=_argument(positive_int), metavar="N",
                    help="versions to keep (default: the entry's declared persist: keep)")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="user parameter of the entry")
+    p = add("graph", c.cmd_graph, "the pipeline an entry is made from: each step's version, age and state", [js])
+    p.add_argument("entry", metavar="TOKEN|NAME")
+    p.add_argument("--downstream", action="store_true", help="what is made from it instead")
+    p.add_argument("--dot", action="store_true", help="print Graphviz dot")
+    p = add("schedule", c.cmd_schedule, "refresh the trains of entries with a persist: schedule when due")
+    p.add_argument("catalogs", nargs="+", metavar="CATALOG", help="catalog files or URLs")
+    p.add_argument("--once", action="store_true", help="refresh what is due now, then exit (for cron, timers, jobs)")
     add("gc", c.cmd_gc, "remove what interrupted persists left behind")
     add("compact", c.cmd_compact, "bring cat.yaml up to date with every commit (before editing it by hand)")
     p = add("demo", c.cmd_demo, "persist a bundled example and show the effect")

@@ -24,6 +24,7 @@ from .format import (
     table,
     utc_text,
 )
+from .pipelines import refresh_trains, run_schedule, show_graph
 
 
 # -- store helpers -----------------------------------------------------------------
@@ -170,6 +171,10 @@ def cmd_versions(args) -> int:
         emit_json([v.to_dict() for v in versions])
         return 0
     now = time.time()
+    first_with: dict[str, str] = {}  # content hash -> the oldest version holding it
+    for v in versions:
+        if v.record.content is not None:
+            first_with.setdefault(v.record.content, v.version)
     table(
         [
             {
@@ -177,11 +182,13 @@ def cmd_versions(args) -> int:
                 "time (utc)": utc_text(v.timestamp),
                 "age": human_seconds(now - v.timestamp),
                 "size": human_size(v.size),
+                "same data as": "" if (same := first_with.get(v.record.content or "")) in (None, v.version)
+                else same,
                 "current": "*" if v.current else "",
             }
             for v in versions
         ],
-        ["version", "time (utc)", "age", "size", "current"],
+        ["version", "time (utc)", "age", "size", "same data as", "current"],
     )
     return 0
 
@@ -201,6 +208,8 @@ def _selected(args) -> list[str]:
 def cmd_refresh(args) -> int:
     store = _store()
     tokens = _selected(args)
+    if args.train or args.downstream:
+        return refresh_trains(store, tokens, args.train, args.downstream, args.json)
     done, failed = [], []
     progress = Progress("refreshing", len(tokens))
     for token in tokens:
@@ -228,6 +237,14 @@ def cmd_refresh(args) -> int:
         if not tokens:
             print("nothing to refresh")
     return 1 if failed else 0
+
+
+def cmd_graph(args) -> int:
+    return show_graph(_store(), resolve(args.entry), args.downstream, args.json, args.dot)
+
+
+def cmd_schedule(args) -> int:
+    return run_schedule(_store(), args.catalogs, args.once)
 
 
 def cmd_remove(args) -> int:

@@ -15,7 +15,13 @@ export) and says which intake driver reads it back. The contract:
             intake and the keyword arguments that open the data again; use
             ``path`` verbatim inside ``args`` where the data location goes.
             Do not put storage_options in ``args``: the store supplies its own
-            when it opens the data.'''
+            when it opens the data.
+            It may return ``(driver, args, content)`` instead: ``content``
+            is ``_common.content_hash`` of the files written (each one's path
+            in ``path``, size and SHA-256, computed while writing it with
+            ``_common.Hashing``). A refresh whose content equals the version
+            it replaces then shares that version's files instead of keeping
+            a second copy.'''
 
         def check_kwargs(self, kwargs):     # optional
             '''Raise TypeError for writer arguments ``write`` would refuse; called
@@ -84,6 +90,21 @@ INTAKE07_DRIVERS = frozenset({
     "intake_xarray.xzarr.ZarrSource",
     "intake.source.textfiles.TextFilesSource",
 })
+
+
+def written(out: Any, container: str) -> tuple[str, dict, str | None]:
+    """``(driver, args, content hash or None)`` of what a persister's ``write``
+    returned: ``(driver, args)`` or ``(driver, args, content)``."""
+    if isinstance(out, tuple) and len(out) in (2, 3):
+        driver, args, *rest = out
+        content = rest[0] if rest else None
+        if isinstance(driver, str) and isinstance(args, dict):
+            if not (isinstance(content, str) and len(content) == 64
+                    and all(c in "0123456789abcdef" for c in content)):
+                content = None  # not a SHA-256 in hex: this version is simply not shared
+            return driver, args, content
+    raise TypeError(f"the persister of {container!r} sources returned {type(out).__name__} "
+                    "from write(); it must return (driver name, args dict)")
 
 
 class _Registry:

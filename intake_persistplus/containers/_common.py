@@ -27,6 +27,40 @@ def lazy_or_eager(source: Any) -> tuple[Any, bool]:
     return source.read(), False
 
 
+class Hashing:
+    """A file being written, wrapped to compute the SHA-256 of what goes into it
+    (the content hash of a version, computed while writing: no second read)."""
+
+    def __init__(self, file: Any):
+        import hashlib
+
+        self._file, self._hash, self.size = file, hashlib.sha256(), 0
+
+    def write(self, data: Any) -> Any:
+        view = memoryview(data).cast("B")
+        self._hash.update(view)
+        self.size += view.nbytes
+        return self._file.write(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def __getattr__(self, name: str) -> Any:  # tell, flush, closed...: the file's own
+        return getattr(self._file, name)
+
+
+def content_hash(files: Any) -> str:
+    """The content hash of a version from its files' ``(name, size, sha256)``,
+    names relative to its data folder (``/``-separated). The store checks a
+    version's files against it before another version shares them."""
+    import hashlib
+
+    whole = hashlib.sha256()
+    for name, size, digest in sorted(files):
+        whole.update(f"{name}\t{size}\t{digest}\n".encode())
+    return whole.hexdigest()
+
+
 def label(source: Any) -> str:
     """How a source is named in logs and messages: never its arguments, which may
     hold credentials, only its name and class."""

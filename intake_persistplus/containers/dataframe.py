@@ -26,7 +26,7 @@ import inspect
 import logging
 from typing import Any
 
-from ._common import compute, label, lazy_or_eager
+from ._common import Hashing, compute, content_hash, label, lazy_or_eager
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +130,16 @@ def _unwritable_columns(df: Any) -> list[str]:
 
 def _write_part(
     df: Any, fs: Any, path: str, preserve_index: bool, pandas_md: bytes | None, kw: dict
-) -> bool:
-    """Write one partition; return whether its index was a fresh 0..n-1 range."""
+) -> tuple[bool, int, str] | None:
+    """Write one partition; return (whether its index was a fresh 0..n-1 range,
+    bytes written, their SHA-256), or None when it was not written because its
+    index must be (the caller then writes every partition again, with it)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     fresh = _fresh_range(df.index)
     if not preserve_index and not fresh:
-        return False  # the caller writes every partition again, with the index
+        return None
     try:
         table = pa.Table.from_pandas(df, preserve_index=preserve_index)
     except (pa.ArrowException, TypeError, ValueError) as e:
@@ -151,8 +153,9 @@ def _write_part(
         md[b"pandas"] = pandas_md
         table = table.replace_schema_metadata(md)
     with fs.open(path, "wb") as f:
-        pq.write_table(table, f, **kw)
-    return fresh
+        hashed = Hashing(f)
+        pq.write_table(table, hashed, **kw)
+    return fresh, hashed.size, hashed.hexdigest()
 
 
 #: what the writer arguments users get wrong most accept
@@ -230,25 +233,30 @@ class DataFramePersister:
         data, lazy = lazy_or_eager(source)
         args = {"urlpath": path, "engine": "pyarrow"}
         if lazy and hasattr(data, "to_delayed"):
-            if self._write_dask(source, data, fs, root, kwargs):
+            divisions, files = self._write_dask(source, data, fs, root, kwargs)
+            if divisions:
                 args["calculate_divisions"] = True
         else:
-            self._write_frame(data if not lazy else source.read(), fs, root, kwargs)
-        return DRIVER, args
+            files = self._write_frame(data if not lazy else source.read(), fs, root, kwargs)
+        return DRIVER, args, content_hash(files)
 
     @staticmethod
-    def _write_frame(df: Any, fs: Any, root: str, kwargs: dict) -> None:
+    def _write_frame(df: Any, fs: Any, root: str, kwargs: dict) -> list[tuple]:
+        """Write ``df`` as one file; return its (name, size, SHA-256)."""
         import pandas as pd
 
         if not isinstance(df, pd.DataFrame):
             raise TypeError(
                 f"a dataframe source's read() returned {type(df).__name__}, not a pandas DataFrame"
             )
-        _write_part(df, fs, f"{root}/part.00000.parquet", not _fresh_range(df.index), None, kwargs)
+        name = "part.00000.parquet"
+        _, size, digest = _write_part(df, fs, f"{root}/{name}", not _fresh_range(df.index), None, kwargs)
+        return [(name, size, digest)]
 
     @staticmethod
-    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> bool:
-        """Write every partition; True when the index and known divisions were kept."""
+    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> tuple[bool, list]:
+        """Write every partition; return (whether the index and known divisions
+        were kept, each file's (name, size, SHA-256))."""
         import dask
 
         preserve = not _default_index(ddf)
@@ -261,21 +269,23 @@ class DataFramePersister:
         write = dask.delayed(_write_part, pure=False)
         parts = ddf.to_delayed()
         width = max(5, len(str(len(parts) - 1)))
+        names = [f"part.{i:0{width}d}.parquet" for i in range(len(parts))]
 
         def run(preserve: bool, pandas_md: bytes | None) -> tuple:
             return compute(*[
-                write(part, fs, f"{root}/part.{i:0{width}d}.parquet", preserve, pandas_md, kwargs)
-                for i, part in enumerate(parts)
+                write(part, fs, f"{root}/{name}", preserve, pandas_md, kwargs)
+                for name, part in zip(names, parts, strict=True)
             ])
 
-        fresh = run(preserve, pandas_md)
-        if not preserve and not all(fresh):
+        done = run(preserve, pandas_md)
+        if not preserve and not all(d is not None and d[0] for d in done):
             # a range index that does not restart at 0 in every partition (a filtered
             # read_csv, say) is data: only in that rare case is the source read twice
             logger.info("partition indexes are not fresh ranges; writing them too")
             for path in fs.ls(root, detail=False):
                 fs.rm(path)
-            run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
-            return False
-        return preserve and bool(ddf.known_divisions)
+            done = run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
+            return False, [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
+        files = [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
+        return preserve and bool(ddf.known_divisions), files
 

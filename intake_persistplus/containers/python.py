@@ -19,7 +19,7 @@ from typing import Any
 from intake.source.base import DataSource, Schema
 
 from ..errors import UnsupportedObjectError
-from ._common import guard_gone
+from ._common import Hashing, content_hash, guard_gone
 
 DRIVER = "persisted_python"
 _TAG = "__pp__"
@@ -101,9 +101,11 @@ class PythonPersister:
         payload = json.dumps({"format": 1, "data": encode(source.read())}, ensure_ascii=False)
         fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))
         fs.makedirs(root, exist_ok=True)
-        with fs.open(f"{root}/data.json", "w", encoding="utf-8") as f:
-            f.write(payload)
-        return DRIVER, {"urlpath": path}
+        data = payload.encode("utf-8")
+        with fs.open(f"{root}/data.json", "wb") as f:
+            hashed = Hashing(f)
+            hashed.write(data)
+        return DRIVER, {"urlpath": path}, content_hash([("data.json", hashed.size, hashed.hexdigest())])
 
 
 class PersistedPythonSource(DataSource):

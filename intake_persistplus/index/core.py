@@ -326,12 +326,13 @@ class Index(Heads, ViewEdits, Listings):
         return lines
 
     # -- writing ---------------------------------------------------------------
-    def put(self, record: Record, check: Callable[[Record], Record] | None = None,
+    def put(self, record: Record, check: Callable[[Record, Record | None], Record] | None = None,
             inherit_keep: bool = False) -> Record:
         """Commit ``record`` as its source's entry, and return it. ``check`` runs
-        first, under the source's lock, and gives the record to commit (it raises
-        when the version it names is gone, say). ``inherit_keep`` takes ``keep``
-        from the entry it replaces."""
+        first, under the source's lock, with the record and the entry it replaces
+        (or None), and gives the record to commit (it raises when the version it
+        names is gone, say). ``inherit_keep`` takes ``keep`` from the entry it
+        replaces."""
         with self._lock, self.token_lock(record.token):
             try:
                 old = self._read_head(record.token, repair=False)
@@ -340,7 +341,7 @@ class Index(Heads, ViewEdits, Listings):
             except CorruptIndexError:
                 old = None
             if check is not None:
-                record = check(record)
+                record = check(record, old.record if old is not None else None)
             if inherit_keep and old is not None and old.record.keep != record.keep:
                 record = dataclasses.replace(record, keep=old.record.keep)
             known = old is not None and old.record.original_name == record.original_name

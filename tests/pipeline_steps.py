@@ -1,0 +1,24 @@
+"""Transforms the pipeline tests' catalogs name (``tests.pipeline_steps.<name>``)."""
+
+from __future__ import annotations
+
+import os
+
+
+def double(df):
+    return df.assign(v2=df.v * 2)
+
+
+def total(df):
+    return df.groupby("k").v2.sum().to_frame()
+
+
+def scale(df, factor=1):
+    return df.assign(v=df.v * factor)
+
+
+def fail_if_flagged(df, flag=""):
+    """Raises while the file ``flag`` exists (a step that breaks, on demand)."""
+    if flag and os.path.exists(flag):
+        raise RuntimeError(f"step broken on purpose: {flag} exists")
+    return df

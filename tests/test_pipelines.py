@@ -1,0 +1,318 @@
+"""Pipelines: persisted sources made from persisted sources, refreshed as a
+train on demand, on data access and on a schedule. Through
+``intake.open_catalog`` on real CSV files, intake's own derived sources, the
+command line in fresh processes, and a distributed cluster on the moto S3 store.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import intake
+import pandas as pd
+import pytest
+import yaml
+
+from intake_persistplus import PipelineError, store
+
+from . import pipeline_steps
+
+ROOT = Path(__file__).resolve().parents[1]
+TTL = 1
+
+
+def write_csv(path: Path, rows: list[tuple[str, int]]) -> None:
+    path.write_text("k,v\n" + "".join(f"{k},{v}\n" for k, v in rows))
+
+
+def transform(target: str, func: str, ttl=TTL, **kwargs) -> dict:
+    return {"driver": "intake.source.derived.DataFrameTransform",
+            "args": {"targets": [target], "transform": f"tests.pipeline_steps.{func}",
+                     "transform_kwargs": kwargs},
+            "metadata": {"persist": {"ttl": ttl}}}
+
+
+def csv_entry(name: str, ttl=TTL, **persist) -> dict:
+    return {"driver": "csv", "args": {"urlpath": "{{ CATALOG_DIR }}/" + name},
+            "metadata": {"persist": {"ttl": ttl, **persist}}}
+
+
+def catalog(folder: Path, sources: dict, name: str = "catalog.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump({"sources": sources}, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def train(tmp_path, persist_dir) -> Path:
+    """raw.csv -> doubled (DataFrameTransform) -> totals (a group-by sum), each with ttl 1."""
+    write_csv(tmp_path / "raw.csv", [("a", 1), ("b", 2), ("a", 3)])
+    return catalog(tmp_path, {"raw": csv_entry("raw.csv"), "doubled": transform("raw", "double"),
+                              "totals": transform("doubled", "total")})
+
+
+def versions(name: str) -> list[str]:
+    return [v.version for v in store.versions(name)]
+
+
+def by_hand(path: Path) -> pd.DataFrame:
+    return pipeline_steps.total(pipeline_steps.double(pd.read_csv(path)))
+
+
+def expire() -> None:
+    time.sleep(TTL + 0.1)
+
+
+def test_a_changed_csv_refreshes_the_three_steps_in_order_on_access(train):
+    cat = intake.open_catalog(str(train))
+    pd.testing.assert_frame_equal(cat.totals.read(), by_hand(train.parent / "raw.csv"))
+    first = {n: versions(n) for n in ("raw", "doubled", "totals")}
+    assert all(len(v) == 1 for v in first.values())  # each step persisted once, as declared
+    deps = store.dependencies("totals")
+    assert [deps["name"], deps["upstream"][0]["name"], deps["upstream"][0]["upstream"][0]["name"]] == \
+        ["totals", "doubled", "raw"] and deps["state"] == "fresh"
+    expire()
+    write_csv(train.parent / "raw.csv", [("a", 10), ("b", 20), ("c", 5)])
+    result = intake.open_catalog(str(train)).totals.read()
+    pd.testing.assert_frame_equal(result, by_hand(train.parent / "raw.csv"), check_exact=True)
+    new = {n: store.record(n) for n in ("raw", "doubled", "totals")}
+    assert all(new[n].version not in first[n] for n in new)  # all three refreshed...
+    assert new["raw"].timestamp < new["doubled"].timestamp < new["totals"].timestamp  # ...in order
+    assert new["totals"].built_from[new["doubled"].token]["version"] == new["doubled"].version
+
+
+def test_one_long_lived_catalog_sees_every_change(train):
+    """intake keeps an entry's default source, and a derived source the dask graph
+    it first built (on its upstream's copy of the time): each refresh of the
+    train makes its steps anew, so 3 changes read through one catalog object
+    give 3 right answers."""
+    cat = intake.open_catalog(str(train))
+    for i in range(3):
+        write_csv(train.parent / "raw.csv", [("a", i), ("b", 10 * i)])
+        if i:
+            expire()
+        pd.testing.assert_frame_equal(cat.totals.read(), by_hand(train.parent / "raw.csv"), check_exact=True)
+        pd.testing.assert_frame_equal(cat.doubled.read(), cat.doubled(persist_mode="never").read())
+        assert cat.doubled.read()["v2"].tolist() == [2 * i, 20 * i]
+    assert len(versions("totals")) == 3
+
+
+def test_an_unchanged_csv_rewrites_nothing(train):
+    cat = intake.open_catalog(str(train))
+    expected = cat.totals.read()
+    before = {n: versions(n) for n in ("raw", "doubled", "totals")}
+    expire()
+    pd.testing.assert_frame_equal(intake.open_catalog(str(train)).totals.read(), expected)
+    assert {n: versions(n) for n in before} == before  # revalidated, not rewritten
+    assert all(store.record(n).checked is not None for n in before)
+    assert not store.record("totals").expired()
+
+
+def test_an_upstream_rewritten_with_the_same_data_does_not_rewrite_the_steps_below(train):
+    intake.open_catalog(str(train)).totals.read()
+    below = {n: versions(n) for n in ("doubled", "totals")}
+    outcomes = store.refresh_train("raw", upstream=False, downstream=True)
+    assert [(o.step, o.outcome) for o in outcomes] == [
+        ("raw", "refreshed"), ("doubled", "unchanged"), ("totals", "unchanged")]
+    assert {n: versions(n) for n in below} == below and len(versions("raw")) == 2
+
+
+def test_refresh_on_demand_upstream_and_downstream(train):
+    cat = intake.open_catalog(str(train))
+    cat.totals.read()
+    write_csv(train.parent / "raw.csv", [("z", 7)])
+    fresh = store.refresh("totals", upstream=True)  # no ttl ran out: on demand
+    pd.testing.assert_frame_equal(fresh.read(), by_hand(train.parent / "raw.csv"))
+    write_csv(train.parent / "raw.csv", [("y", 1)])
+    store.refresh("raw", downstream=True)
+    pd.testing.assert_frame_equal(intake.open_catalog(str(train)).totals.read(),
+                                  by_hand(train.parent / "raw.csv"))
+    assert [n["name"] for n in store.dependents("raw")["downstream"]] == ["doubled"]
+    assert store.dependents("raw")["downstream"][0]["downstream"][0]["name"] == "totals"
+
+
+def test_a_derived_step_reads_its_upstream_from_the_copy(train):
+    cat = intake.open_catalog(str(train))
+    cat.raw.read()  # raw is persisted (its entry declares it)
+    expected = by_hand(train.parent / "raw.csv")
+    (train.parent / "raw.csv").unlink()  # only the copy has the data now
+    assert cat.raw.is_persisted
+    pd.testing.assert_frame_equal(intake.open_catalog(str(train)).totals.read(), expected)
+
+
+def test_depends_on_across_two_catalog_files(tmp_path, persist_dir):
+    write_csv(tmp_path / "a.csv", [("a", 1)])
+    write_csv(tmp_path / "b.csv", [("b", 2)])
+    (tmp_path / "other").mkdir()
+    catalog(tmp_path / "other", {"upstream": csv_entry("../a.csv")}, "up.yaml")
+    main = catalog(tmp_path, {"summary": csv_entry("b.csv", depends_on=["other/up.yaml:upstream"])})
+    intake.open_catalog(str(main)).summary.read()
+    rec = store.record("summary")
+    (up_token,) = rec.built_from
+    assert rec.built_from[up_token]["ref"] == "other/up.yaml:upstream"
+    up = store.record(up_token)  # persisted first, through its own catalog's declared persist:
+    assert up.original_name == "upstream" and up.catalog.endswith("up.yaml")
+    expire()
+    write_csv(tmp_path / "a.csv", [("a", 5)])  # only the upstream's file changes
+    intake.open_catalog(str(main)).summary.read()
+    assert len(versions("summary")) == 2 and len(store.versions(up_token)) == 2
+
+
+def test_a_cycle_is_an_error_naming_its_entries(tmp_path, persist_dir):
+    write_csv(tmp_path / "x.csv", [("a", 1)])
+    cat_path = catalog(tmp_path, {
+        "a": csv_entry("x.csv", depends_on=["b"]),
+        "b": csv_entry("x.csv", depends_on=["c"]),
+        "c": csv_entry("x.csv", depends_on=["a"]),
+    })
+    source = intake.open_catalog(str(cat_path)).a(persist_mode="never")
+    with pytest.raises(PipelineError, match=r"cycle: a -> b -> c -> a"):
+        store.refresh_train(source, original=source)
+    with pytest.raises(PipelineError, match="cycle"):
+        store.train_steps(source)
+
+
+def test_a_missing_upstream_is_an_error_naming_it_and_who_needs_it(tmp_path, persist_dir):
+    write_csv(tmp_path / "x.csv", [("a", 1)])
+    cat_path = catalog(tmp_path, {"a": csv_entry("x.csv", depends_on=["nowhere"]),
+                                  "d": transform("gone", "double")})
+    cat = intake.open_catalog(str(cat_path))
+    with pytest.raises(PipelineError, match=r"'a' needs 'nowhere', which is not an entry of"):
+        cat.a(persist_mode="never").persist()
+    with pytest.raises(PipelineError, match=r"'d' needs 'gone'"):
+        store.refresh_train(cat.d(persist_mode="never"), original=cat.d(persist_mode="never"))
+    assert len(store) == 0  # nothing half-persisted
+
+
+def test_a_failing_step_stops_what_needs_it_not_the_independent_branch(tmp_path, persist_dir):
+    """raw -> broken -> after; raw -> good. The broken step fails: 'after' is
+    skipped, 'good' is refreshed, and the command exits non-zero with a table."""
+    flag = tmp_path / "broken.flag"
+    write_csv(tmp_path / "raw.csv", [("a", 1)])
+    cat_path = catalog(tmp_path, {
+        "raw": csv_entry("raw.csv"),
+        "broken": transform("raw", "fail_if_flagged", flag=str(flag)),
+        "after": transform("broken", "double"),
+        "good": transform("raw", "double"),
+    })
+    cat = intake.open_catalog(str(cat_path))
+    cat.after.read()
+    cat.good.read()
+    flag.write_text("on")
+    write_csv(tmp_path / "raw.csv", [("a", 2)])
+    outcomes = {o.step: o for o in store.refresh_train("raw", upstream=False, downstream=True)}
+    assert outcomes["raw"].outcome == "refreshed" and outcomes["good"].outcome == "refreshed"
+    assert outcomes["broken"].outcome == "failed" and "broken on purpose" in outcomes["broken"].error
+    assert outcomes["after"].outcome == "skipped" and "broken" in outcomes["after"].error
+    assert intake.open_catalog(str(cat_path)).good.read()["v2"].tolist() == [4]
+    proc = cli("refresh", "raw", "--downstream", store_dir=persist_dir)
+    assert proc.returncode == 1
+    assert "[4/4]" in proc.stderr and "failed" in proc.stdout and "skipped" in proc.stdout
+    flag.unlink()
+    proc = cli("refresh", "raw", "--downstream", store_dir=persist_dir)
+    assert proc.returncode == 0, proc.stderr
+
+
+def cli(*args, store_dir, cwd=None, timeout=120):
+    env = dict(os.environ, INTAKE_PERSIST_PATH=str(store_dir),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "intake_persistplus", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout, cwd=cwd)
+
+
+def test_graph_shows_the_train(train, persist_dir):
+    intake.open_catalog(str(train)).totals.read()
+    proc = cli("graph", "totals", store_dir=persist_dir)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["STEP", "VERSION", "AGE", "STATE"]
+    assert lines[1].startswith("totals ") and "└── doubled" in lines[2] and "└── raw" in lines[3]
+    assert all("fresh" in line for line in lines[1:])
+    dot = cli("graph", "totals", "--dot", store_dir=persist_dir).stdout
+    assert dot.startswith("digraph") and dot.count("->") == 2
+    assert '[label="totals\\n' in dot  # a line break in dot, then the state
+    down = cli("graph", "raw", "--downstream", "--json", store_dir=persist_dir).stdout
+    assert yaml.safe_load(down)["downstream"][0]["downstream"][0]["name"] == "totals"
+
+
+def test_schedule_once_refreshes_only_what_is_due(tmp_path, persist_dir):
+    write_csv(tmp_path / "a.csv", [("a", 1)])
+    write_csv(tmp_path / "b.csv", [("b", 1)])
+    cat_path = catalog(tmp_path, {
+        "every_2s": csv_entry("a.csv", ttl=None, schedule="* * * * * */2", revalidate=False),
+        "yearly": csv_entry("b.csv", ttl=None, schedule="0 0 1 1 *"),
+    })
+    cat = intake.open_catalog(str(cat_path))
+    cat.yearly.read()
+    proc = cli("schedule", str(cat_path), "--once", store_dir=persist_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "every_2s: [1/1] every_2s: persisted" in proc.stdout and "yearly" not in proc.stdout
+    assert len(versions("yearly")) == 1 and len(versions("every_2s")) == 1
+    time.sleep(2.1)  # every_2s fired since; yearly did not
+    proc = cli("schedule", str(cat_path), "--once", store_dir=persist_dir)
+    assert "every_2s: [1/1] every_2s: refreshed" in proc.stdout and "yearly" not in proc.stdout
+    assert len(versions("every_2s")) == 2 and len(versions("yearly")) == 1
+    only_yearly = catalog(tmp_path, {"yearly": csv_entry("b.csv", ttl=None, schedule="0 0 1 1 *")}, "y.yaml")
+    intake.open_catalog(str(only_yearly)).yearly.read()
+    proc = cli("schedule", str(only_yearly), "--once", store_dir=persist_dir)
+    assert proc.returncode == 0 and proc.stdout.strip() == "nothing is due", proc.stdout
+
+
+def count(name: str) -> int:
+    """Versions of the entry ``name`` (0 when it was never persisted)."""
+    return len(store.versions(name)) if any(r.original_name == name for r in store.records().values()) else 0
+
+
+def test_two_schedulers_never_refresh_one_source_twice(train, persist_dir):
+    """Load: 2 `schedule --once` processes at the same time, 3 rounds, a train
+    of 3 due each round: each step written once per round (0 duplicates)."""
+    every = {"ttl": None, "schedule": "* * * * * */2"}
+    catalog(train.parent, {"raw": csv_entry("raw.csv", **every),
+                           "doubled": {**transform("raw", "double"), "metadata": {"persist": every}},
+                           "totals": {**transform("doubled", "total"), "metadata": {"persist": every}}})
+    duplicates = 0
+    for round_ in range(3):
+        write_csv(train.parent / "raw.csv", [("a", round_ + 1)])
+        time.sleep(2.1)  # due again
+        before = {n: count(n) for n in ("raw", "doubled", "totals")}
+        procs = [subprocess.Popen([sys.executable, "-m", "intake_persistplus", "schedule", str(train), "--once"],
+                                  env=dict(os.environ, INTAKE_PERSIST_PATH=str(persist_dir),
+                                           PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), outs
+        for n in ("raw", "doubled", "totals"):
+            written = count(n) - before[n]
+            duplicates += written - 1
+            assert written == 1, (round_, n, outs)
+    assert duplicates == 0
+
+
+def test_a_schedule_that_is_not_cron_is_refused_with_the_entry_named(tmp_path, persist_dir):
+    write_csv(tmp_path / "a.csv", [("a", 1)])
+    cat_path = catalog(tmp_path, {"a": csv_entry("a.csv", schedule="every monday")})
+    proc = cli("schedule", str(cat_path), "--once", store_dir=persist_dir)
+    assert proc.returncode == 1 and "schedule='every monday' is not a" in proc.stderr and "'a'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_train_on_a_local_cluster_with_the_s3_store(tmp_path, s3_env, s3_store):
+    distributed = pytest.importorskip("distributed")
+    write_csv(tmp_path / "raw.csv", [("a", 1), ("b", 2), ("a", 3)])
+    cat_path = catalog(tmp_path, {"raw": csv_entry("raw.csv"), "doubled": transform("raw", "double"),
+                                  "totals": transform("doubled", "total")})
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1", silence_logs=40) as cluster, distributed.Client(cluster):
+        first = store.refresh_train(intake.open_catalog(str(cat_path)).totals(persist_mode="never"))
+        assert [o.outcome for o in first] == ["persisted"] * 3
+        write_csv(tmp_path / "raw.csv", [("c", 4)])
+        again = store.refresh_train("totals")
+        assert [(o.step, o.outcome) for o in again] == [
+            ("raw", "refreshed"), ("doubled", "refreshed"), ("totals", "refreshed")]
+        pd.testing.assert_frame_equal(intake.open_catalog(str(cat_path)).totals.read(),
+                                      by_hand(tmp_path / "raw.csv"))
+    assert store.path.startswith("s3://")
