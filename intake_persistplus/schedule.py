@@ -131,7 +131,10 @@ def serve(store: Any, catalogs: list[str], report: Callable[[Scheduled, list], N
             signal.signal(sig, lambda *_: stop.set())
     items = scheduled(catalogs)
     while not stop.is_set():
-        run_due(store, items, clock(), report)
+        try:
+            run_due(store, items, clock(), report)
+        except Exception as e:  # the store unreachable for a while, say: the next firing tries again
+            logger.error("a scheduled run failed: %s: %s", type(e).__name__, e)
         now = clock()
         wake = min(item.next_firing(now) for item in items)
         logger.info("next run at %s", time.ctime(wake))

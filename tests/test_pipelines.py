@@ -292,6 +292,36 @@ def test_two_schedulers_never_refresh_one_source_twice(train, persist_dir):
     assert duplicates == 0
 
 
+def test_the_scheduler_service_refreshes_when_due_and_stops_cleanly_on_sigterm(tmp_path, persist_dir):
+    """The foreground service: a train due every 2 s is refreshed again and
+    again (a step failing on the way does not stop it), then SIGTERM ends it
+    with exit code 0 and a last line."""
+    import signal
+
+    flag = tmp_path / "broken.flag"
+    write_csv(tmp_path / "a.csv", [("a", 1)])
+    every = {"ttl": None, "schedule": "* * * * * */2", "revalidate": False}
+    cat_path = catalog(tmp_path, {"a": csv_entry("a.csv", **every),
+                                  "bad": {**transform("a", "fail_if_flagged", flag=str(flag)),
+                                          "metadata": {"persist": every}}})
+    flag.write_text("on")
+    env = dict(os.environ, INTAKE_PERSIST_PATH=str(persist_dir),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "intake_persistplus", "schedule", str(cat_path)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and (count("a") < 3 or proc.poll() is not None):
+            time.sleep(0.5)  # until the service has written a three times (every 2 s, once started)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.count("bad: [2/2] bad: failed") >= 2 and "broken on purpose" in out, out
+    assert out.rstrip().endswith("intake-persist schedule: stopped")
+    assert count("a") >= 3, out
+
+
 def test_a_schedule_that_is_not_cron_is_refused_with_the_entry_named(tmp_path, persist_dir):
     write_csv(tmp_path / "a.csv", [("a", 1)])
     cat_path = catalog(tmp_path, {"a": csv_entry("a.csv", schedule="every monday")})
