@@ -25,7 +25,7 @@ from typing import Any
 
 from . import config, versions
 from .copies import as_written, open_copy
-from .dedupe import share
+from .dedupe import prepare, share
 from .errors import (
     AmbiguousNameError,
     CorruptIndexError,
@@ -200,7 +200,7 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, Store
             )
         raise AmbiguousNameError(
             f"{name!r} names {len(found)} persisted entries: "
-            + "; ".join(f"{r.label} ({r.token})" for r in found)
+            + "; ".join(f"{r.label} ({r.token}{', from ' + r.catalog if r.catalog else ''})" for r in found)
             + ". Give the name with its parameters, as listed, or a token"
         )
 
@@ -345,10 +345,11 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, Store
                     f"{rec.label} ({token}) was removed, or the store at {self.path} "
                     "cleared, while this persist was writing; nothing was published: persist again"
                 )
-            return share(loc, dataclasses.replace(
+            return share(dataclasses.replace(
                 rec, size=sum(int(i.get("size") or 0) for i in files.values() if i.get("type") == "file")
-            ), old)
+            ), old, plan)
 
+        plan = prepare(loc, record, self.lookup(token))  # reads the old files: before any lock
         try:
             with self._writing(f"publish version {record.version} of {token} in the index"):
                 record = self._index().put(record, check=still_there, inherit_keep=keep is None)
@@ -381,8 +382,8 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, Store
         loc = self._writable()
         with self._writing(f"lock {token} for its refresh"), loc.refresh_lock(token):
             current = self.lookup(token) if not_before is not None else None
-            if current is not None and max(current.timestamp, current.checked or 0.0) >= not_before:
-                return self.open(current)  # written or checked since: by someone else
+            if current is not None and self.done_since(current, not_before):
+                return self.open(current)  # written or checked since, by someone else
             return self._refresh(token, original)
 
     def _refresh(self, token: str, original: Any) -> Any:

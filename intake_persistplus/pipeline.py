@@ -138,7 +138,9 @@ def resolve(source: Any, ref: str, kwargs: dict, cat_kwargs: dict, declared: boo
         if declared and "://" not in catalog and not os.path.isabs(catalog):
             home = made_from(source)[0]  # a declared path is relative to the entry's catalog
             if home is not None and "://" not in home:
-                catalog = os.path.join(os.path.dirname(home), catalog)
+                # normalised: intake puts the catalog's folder into its sources' paths
+                # (and so their tokens) as it is given
+                catalog = os.path.normpath(os.path.join(os.path.dirname(home), catalog))
         where = catalog
         try:
             cat = intake.open_catalog(catalog, **cat_kwargs)
@@ -205,11 +207,18 @@ def changed(built: dict, current: Record | None) -> bool:
 def built_from(source: Any, token_of: Any, lookup: Any) -> dict[str, dict]:
     """The ``built_from`` of a version of ``source`` about to be written: its
     upstreams' current copies (taken before its data is read: an upstream
-    refreshed meanwhile is seen as a change next time)."""
+    refreshed meanwhile is seen as a change next time).
+
+    Raises
+    ------
+    PipelineError
+        for a cycle of upstreams or an upstream that is not there."""
     if not refs(source):
         return {}
+    # the whole train: a cycle is refused here, before anything is written
+    steps = upstream_train(source, token_of)
     out = {}
-    for token, (ref, _) in upstreams(source, token_of).items():
+    for token, ref in steps[next(reversed(steps))].upstream.items():
         rec = lookup(token)
         out[token] = {"version": rec.version if rec else None, "content": rec.content if rec else None,
                       "ref": ref}

@@ -264,7 +264,10 @@ def _first_persist_action(original: Any, spec: dict) -> Callable[[], Any]:
         ttl = kwargs.pop("ttl", None)
         try:
             if refs(original):  # a step of a pipeline: its upstreams first, as a train
-                store.refresh_train(original, policy="stale", original=original)
+                bad = [o for o in store.refresh_train(original, policy="stale", original=original)
+                       if o.outcome in ("failed", "skipped")]
+                if bad:
+                    raise RuntimeError("; ".join(f"step {o.step} {o.outcome}: {o.error}" for o in bad))
                 return store[store.get_tok(original)]
             return store.add(original, ttl=ttl, **kwargs)
         except Exception as e:

@@ -59,14 +59,15 @@ class Scheduled:
         return float(_croniter()(self.cron, now).get_next(float))
 
 
-def scheduled(catalogs: list[str]) -> list[Scheduled]:
-    """The entries of ``catalogs`` that declare a schedule.
+def scheduled(catalogs: list[str], refused: list[str] | None = None) -> list[Scheduled]:
+    """The entries of ``catalogs`` that declare a schedule. An entry whose
+    schedule is not a cron expression is left out, and why goes into
+    ``refused`` (when given; else it raises).
 
     Raises
     ------
     PersistSettingError
-        for a schedule that is not a cron expression (naming the entry), or
-        when none declares one.
+        when no entry declares a usable schedule.
     """
     import intake
 
@@ -80,11 +81,18 @@ def scheduled(catalogs: list[str]) -> list[Scheduled]:
             source = cat[name](persist_mode="never")
             spec = (getattr(source, "metadata", None) or {}).get("persist")
             if isinstance(spec, dict) and spec.get("schedule") is not None:
-                cron = validate_schedule(spec["schedule"], f"metadata.persist of entry {name!r} in {path}")
+                try:
+                    cron = validate_schedule(spec["schedule"], f"metadata.persist of entry {name!r} in {path}")
+                except PersistSettingError as e:
+                    if refused is None:
+                        raise
+                    refused.append(str(e))
+                    continue
                 out.append(Scheduled(path, name, cron, source))
     if not out:
-        raise PersistSettingError(f"no entry of {', '.join(catalogs)} declares a persist: schedule "
-                                  "(metadata: {persist: {schedule: '*/15 * * * *'}})")
+        raise PersistSettingError(f"no entry of {', '.join(catalogs)} declares a usable persist: schedule "
+                                  "(metadata: {persist: {schedule: '*/15 * * * *'}})"
+                                  + "".join(f"; {r}" for r in refused or []))
     return out
 
 
@@ -102,11 +110,11 @@ def run_due(store: Any, items: list[Scheduled], now: float | None = None,
     now = time.time() if now is None else now
     outcomes = []
     for item in items:
-        fired = due(store, item, now)
-        if fired is None:
-            continue
-        logger.info("%s is due (schedule %r fired at %s)", item.label, item.cron, time.ctime(fired))
         try:
+            fired = due(store, item, now)
+            if fired is None:
+                continue
+            logger.info("%s is due (schedule %r fired at %s)", item.label, item.cron, time.ctime(fired))
             steps = store.refresh_train(item.source, policy="schedule", original=item.source,
                                         not_before=fired)
         except Exception as e:  # a cycle, an upstream gone: this train only; the next firing tries again
@@ -120,16 +128,15 @@ def run_due(store: Any, items: list[Scheduled], now: float | None = None,
     return outcomes
 
 
-def serve(store: Any, catalogs: list[str], report: Callable[[Scheduled, list], None] | None = None,
+def serve(store: Any, items: list[Scheduled], report: Callable[[Scheduled, list], None] | None = None,
           stop: threading.Event | None = None, clock: Callable[[], float] = time.time) -> None:
-    """Refresh each scheduled train when due until ``stop`` is set (SIGTERM and
-    SIGINT set it when this runs in the main thread). A failing step is logged
-    and the train is tried again at its next firing."""
+    """Refresh each scheduled train (:func:`scheduled`) when due until ``stop``
+    is set (SIGTERM and SIGINT set it when this runs in the main thread). A
+    failing step is logged and the train is tried again at its next firing."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    items = scheduled(catalogs)
     while not stop.is_set():
         try:
             run_due(store, items, clock(), report)

@@ -26,6 +26,7 @@ that fails stops the steps that need it, not the others.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 #: what a step did
 PERSISTED, REFRESHED, REVALIDATED, UNCHANGED, FRESH = (
     "persisted", "refreshed", "revalidated", "unchanged", "fresh")
+#: a step whose entry declares no ``persist:``: read from its original by the steps below
+READ_THROUGH = "not persisted"
 DONE_ELSEWHERE, SKIPPED, FAILED = "done elsewhere", "skipped", "failed"
 
 
@@ -177,13 +180,14 @@ class StoreTrains:
         name, version, age, state, ``downstream``). Reads every entry once."""
         return self._node(self.get_tok(x), time.time(), set(), self._downstream_of(self.get_tok(x)))
 
-    def _node(self, token: str, now: float, path: set, below: dict | None, ref: str | None = None) -> dict:
+    def _node(self, token: str, now: float, path: set, below: dict | None, ref: str | None = None,
+              above_stale: bool = False) -> dict:
         rec = self.lookup(token)
         node: dict = {"token": token, "name": rec.label if rec else ref, "version": rec.version if rec else None,
                       "age": now - rec.timestamp if rec else None, "state": "not persisted"}
         if rec is not None:
             ups = {u: b for u, b in rec.built_from.items()}
-            node["state"] = ("stale" if any(changed(b, self.lookup(u)) for u, b in ups.items())
+            node["state"] = ("stale" if above_stale or any(changed(b, self.lookup(u)) for u, b in ups.items())
                              else "on access" if rec.revalidate == "on-access"
                              else "expired" if rec.expired(now) else "fresh")
         key = "upstream" if below is None else "downstream"
@@ -195,8 +199,11 @@ class StoreTrains:
         if below is None:
             node[key] = [self._node(u, now, path, None, b.get("ref")) for u, b in
                          (rec.built_from.items() if rec else [])]
+            if rec is not None and any(n["state"] == "stale" for n in node[key]):
+                node["state"] = "stale"  # made from a step that will change when refreshed
         else:
-            node[key] = [self._node(r.token, now, path, below) for r in below.get(token, [])]
+            node[key] = [self._node(r.token, now, path, below, above_stale=node["state"] == "stale")
+                         for r in below.get(token, [])]
         return node
 
     # -- running it ------------------------------------------------------------------
@@ -207,9 +214,10 @@ class StoreTrains:
 
         ``upstream``: the steps leading to ``x`` first; ``downstream``: then
         every step made from ``x``. ``policy``: see the module docstring.
-        ``not_before``: a step written or checked since this time is left as
-        it is (another scheduler did it). ``progress(outcome)`` is called as
-        each step ends.
+        ``not_before``: a step written or checked since this time, from the
+        upstream copies there are now, is left as it is (another scheduler
+        did it). ``progress(outcome, steps done, steps)`` is called as each
+        step ends.
 
         Raises
         ------
@@ -220,9 +228,17 @@ class StoreTrains:
 
         target, steps = self.train_steps(x, upstream, downstream, original)
         tasks: dict[str, Any] = {}
+        done = [0]
+        lock = threading.Lock()
+
+        def report(out: Outcome) -> None:
+            if progress is not None:
+                with lock:
+                    done[0] += 1
+                    progress(out, done[0], len(steps))
 
         def run(token: str, *ups: Outcome) -> Outcome:  # steps by token: dask never sees a source
-            return self._run_step(steps[token], policy, token == target, not_before, progress, *ups)
+            return self._run_step(steps[token], policy, token == target, not_before, report, *ups)
 
         task = dask.delayed(run, pure=False)
         for token, step in steps.items():
@@ -243,6 +259,12 @@ class StoreTrains:
                 f"{o.step}: {o.outcome} ({o.error})" for o in failed))
         return self[self.get_tok(original if original is not None else x)]
 
+    def done_since(self, record: Record, not_before: float) -> bool:
+        """Whether ``record``'s copy was written or checked since ``not_before``
+        (by another scheduler, say) from the upstream copies there are now."""
+        return max(record.timestamp, record.checked or 0.0) >= not_before and not any(
+            changed(b, self.lookup(u)) for u, b in record.built_from.items())
+
     def _run_step(self, step: Step, policy: str, named: bool, not_before: float | None,
                   progress: Any, *ups: Outcome) -> Outcome:
         failed = [u.step for u in ups if u.outcome in (FAILED, SKIPPED)]
@@ -254,7 +276,7 @@ class StoreTrains:
                 what, written = self._do_step(step, policy, named, not_before)
                 out = Outcome(step.label, step.token, what, time.perf_counter() - t0, written)
             except Exception as e:
-                logger.warning("step %s of the train failed: %s", step.label, _error_text(e))
+                logger.info("step %s of the train failed: %s", step.label, _error_text(e))
                 out = Outcome(step.label, step.token, FAILED, time.perf_counter() - t0, error=_error_text(e))
         if progress is not None:
             progress(out)
@@ -263,7 +285,7 @@ class StoreTrains:
     def _do_step(self, step: Step, policy: str, named: bool, not_before: float | None) -> tuple[str, int | None]:
         rec = self.lookup(step.token)
         if rec is None:
-            return self._first(step, not_before)
+            return self._first(step, named, not_before)
         moved = [u for u, b in rec.built_from.items() if changed(b, self.lookup(u))]
         if moved or (named and policy == "demand"):
             return self._rewrite(step, rec, not_before)
@@ -271,19 +293,24 @@ class StoreTrains:
             return self._rewrite(step, rec, not_before) if not rec.built_from else (UNCHANGED, None)
         if policy == "stale" and not rec.expired():
             return FRESH, None
-        if not_before is not None and max(rec.timestamp, rec.checked or 0.0) >= not_before:
+        if not_before is not None and self.done_since(rec, not_before):
             return DONE_ELSEWHERE, None
-        if is_derived(step.source):  # made only from its upstreams, which did not change
-            self.checked_now(rec)
+        if is_derived(step.source) and all(self.lookup(u) is not None for u in step.upstream or rec.built_from):
+            self.checked_now(rec)  # made only from copies of its upstreams, which did not change
             return REVALIDATED, None
         if self.revalidate(rec, step.source) is not None:
             return REVALIDATED, None
         return self._rewrite(step, rec, not_before)
 
-    def _first(self, step: Step, not_before: float | None) -> tuple[str, int | None]:
+    def _first(self, step: Step, named: bool, not_before: float | None) -> tuple[str, int | None]:
         """Persist a step never persisted, with its entry's ``persist:`` settings;
-        with ``not_before`` (schedulers), under its refresh lock, and only once."""
-        spec = declared_persist(_Entry(step.source)) or {}
+        with ``not_before`` (schedulers), under its refresh lock, and only once.
+        An upstream whose entry declares no ``persist:`` is left alone: the steps
+        below read it from its original."""
+        spec = declared_persist(_Entry(step.source))
+        if spec is None and not named:
+            return READ_THROUGH, None
+        spec = dict(spec or {})
         ttl = spec.pop("ttl", None)
         if not_before is None:
             return PERSISTED, self.add(step.source, ttl=ttl, **spec).metadata.get("persist_bytes")

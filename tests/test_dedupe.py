@@ -80,6 +80,8 @@ def test_pruning_the_older_versions_keeps_the_newer_readable(csv_catalog, persis
     token = store.get_tok(src)
     for _ in range(3):
         store.refresh(token)
+    files = data_files(persist_dir, token)
+    assert len({tuple(inodes(f)) for f in files.values()}) == 1  # the 4 versions share their files
     newest = store.versions(token)[-1].version
     removed = store.prune(token, keep=1)
     assert len(removed) == 3 and [v.version for v in store.versions(token)] == [newest]
@@ -102,6 +104,9 @@ def test_removing_the_first_version_by_hand_leaves_the_others_whole(csv_catalog,
     token = store.get_tok(src)
     first = store.record(token).version
     store.refresh(token)
+    second = store.record(token).version
+    files = data_files(persist_dir, token)
+    assert inodes(files[first]) == inodes(files[second])  # shared, not copied
     import shutil
 
     shutil.rmtree(persist_dir / token / first)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from intake_persistplus import PipelineError, store
+from intake_persistplus import PersistWarning, PipelineError, store
 
 from . import pipeline_steps
 
@@ -144,6 +144,55 @@ def test_a_derived_step_reads_its_upstream_from_the_copy(train):
     pd.testing.assert_frame_equal(intake.open_catalog(str(train)).totals.read(), expected)
 
 
+def test_an_upstream_that_declares_no_persist_is_read_from_its_original(tmp_path, persist_dir):
+    """Only entries that declare persist: are persisted by a train: an upstream
+    without is read through, and a change of its file reaches the copies below."""
+    write_csv(tmp_path / "raw.csv", [("a", 1), ("b", 2)])
+    cat_path = catalog(tmp_path, {"raw": {"driver": "csv", "args": {"urlpath": "{{ CATALOG_DIR }}/raw.csv"}},
+                                  "doubled": transform("raw", "double"), "totals": transform("doubled", "total")})
+    intake.open_catalog(str(cat_path)).totals.read()
+    assert sorted(r.original_name for r in store.records().values()) == ["doubled", "totals"]
+    expire()
+    write_csv(tmp_path / "raw.csv", [("a", 5)])
+    cat = intake.open_catalog(str(cat_path))
+    assert not cat.raw.is_persisted
+    pd.testing.assert_frame_equal(cat.totals.read(), by_hand(tmp_path / "raw.csv"))
+
+
+def test_a_step_done_by_someone_else_is_still_rewritten_when_its_upstream_changed(train):
+    """A scheduler's run that fired before another process refreshed a step
+    still rewrites it when its upstream changed since (``not_before`` means
+    "written since, from the upstream copies there are now")."""
+    intake.open_catalog(str(train)).totals.read()
+    fired = time.time()
+    store.refresh("doubled")  # someone else, after the firing
+    write_csv(train.parent / "raw.csv", [("q", 3)])
+    store.refresh("raw")  # and raw changed since
+    outcomes = {o.step: o.outcome for o in store.refresh_train("totals", policy="schedule", not_before=fired)}
+    assert outcomes["doubled"] == "refreshed" and outcomes["totals"] == "refreshed", outcomes
+    assert not store.train_stale(store.record("totals"))
+    pd.testing.assert_frame_equal(intake.open_catalog(str(train)).totals(persist_mode="always").read(),
+                                  by_hand(train.parent / "raw.csv"))
+
+
+def test_depends_on_with_dotdot_keeps_one_copy_of_the_upstream(tmp_path, persist_dir):
+    """``depends_on: [../catalog.yaml:entry]`` names the same entry as opening
+    that catalog directly: one copy, one token, nothing moved back and forth."""
+    write_csv(tmp_path / "raw.csv", [("a", 1)])
+    top = catalog(tmp_path, {"raw": csv_entry("raw.csv")})
+    (tmp_path / "sub").mkdir()
+    write_csv(tmp_path / "sub" / "b.csv", [("b", 1)])
+    below = catalog(tmp_path / "sub", {"report": csv_entry("b.csv", depends_on=["../catalog.yaml:raw"])})
+    for _ in range(2):
+        intake.open_catalog(str(top)).raw.read()
+        intake.open_catalog(str(below)).report.read()
+    records = store.records().values()
+    assert sorted(r.original_name for r in records) == ["raw", "report"]
+    assert all(r.rekeys == 0 for r in records)
+    (up,) = store.record("report").built_from
+    assert store.record("raw").token == up
+
+
 def test_depends_on_across_two_catalog_files(tmp_path, persist_dir):
     write_csv(tmp_path / "a.csv", [("a", 1)])
     write_csv(tmp_path / "b.csv", [("b", 2)])
@@ -174,6 +223,11 @@ def test_a_cycle_is_an_error_naming_its_entries(tmp_path, persist_dir):
         store.refresh_train(source, original=source)
     with pytest.raises(PipelineError, match="cycle"):
         store.train_steps(source)
+    with pytest.raises(PipelineError, match=r"cycle: a -> b -> c -> a"):
+        source.persist()  # refused by a plain persist too, before anything is written
+    assert len(store) == 0 and not [p for p in persist_dir.iterdir() if p.is_dir() and len(p.name) == 32]
+    with pytest.warns(PersistWarning, match="cycle"):  # a catalog access serves the original
+        assert intake.open_catalog(str(cat_path)).a.read().shape == (1, 2)
 
 
 def test_a_missing_upstream_is_an_error_naming_it_and_who_needs_it(tmp_path, persist_dir):
@@ -324,9 +378,28 @@ def test_the_scheduler_service_refreshes_when_due_and_stops_cleanly_on_sigterm(t
 
 def test_a_schedule_that_is_not_cron_is_refused_with_the_entry_named(tmp_path, persist_dir):
     write_csv(tmp_path / "a.csv", [("a", 1)])
-    cat_path = catalog(tmp_path, {"a": csv_entry("a.csv", schedule="every monday")})
+    cat_path = catalog(tmp_path, {"a": csv_entry("a.csv", schedule="every monday"),
+                                  "b": csv_entry("a.csv", ttl=None, schedule="0 0 1 1 *")})
     proc = cli("schedule", str(cat_path), "--once", store_dir=persist_dir)
-    assert proc.returncode == 1 and "schedule='every monday' is not a" in proc.stderr and "'a'" in proc.stderr
+    # the bad one is left out and named; the others run; the exit code says something was wrong
+    assert proc.returncode == 1 and "left out" in proc.stderr and "schedule='every monday' is not a" in proc.stderr
+    assert "entry 'a'" in proc.stderr and "b: [1/1] b: persisted" in proc.stdout
+    only_bad = catalog(tmp_path, {"a": csv_entry("a.csv", schedule="every monday")}, "bad.yaml")
+    proc = cli("schedule", str(only_bad), store_dir=persist_dir)  # the service does not start
+    assert proc.returncode == 1 and "no entry" in proc.stderr and "every monday" in proc.stderr
+    assert "refreshing the scheduled trains" not in proc.stdout
+
+
+def test_a_first_persist_of_a_train_that_fails_warns_with_the_real_error(tmp_path, persist_dir):
+    flag = tmp_path / "broken.flag"
+    flag.write_text("on")
+    write_csv(tmp_path / "raw.csv", [("a", 1)])
+    cat_path = catalog(tmp_path, {"raw": csv_entry("raw.csv"),
+                                  "broken": transform("raw", "fail_if_flagged", flag=str(flag))})
+    with pytest.warns(PersistWarning, match="broken on purpose") as caught:
+        with pytest.raises(RuntimeError, match="broken on purpose"):  # the original's own read fails too
+            intake.open_catalog(str(cat_path)).broken.read()
+    assert not any("NotPersistedError" in str(w.message) for w in caught)
 
 
 @pytest.mark.slow

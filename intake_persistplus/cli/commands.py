@@ -276,14 +276,21 @@ def cmd_prune(args) -> int:
     if args.orphans:
         return _prune_orphans(store, args)
     target = resolve(args.entry) if args.entry else None
-    removed = store.prune(target, keep=args.keep, older_than=args.older_than, dry_run=args.dry_run)
+    options = {"keep": args.keep, "older_than": args.older_than}
+    # files a kept version shares (identical data) stay: what is freed is measured
+    tokens = {v.token for v in store.prune(target, dry_run=True, **options)}
+    before = sum(store.du(t)["total"] for t in tokens) if not args.dry_run else 0
+    removed = store.prune(target, dry_run=args.dry_run, **options)
+    freed = None if args.dry_run else before - sum(store.du(t)["total"] for t in tokens)
     if args.json:
-        emit_json({"dry_run": args.dry_run, "removed": [v.to_dict() for v in removed]})
+        emit_json({"dry_run": args.dry_run, "removed": [v.to_dict() for v in removed], "freed": freed})
         return 0
     verb = "would remove" if args.dry_run else "removed"
     for v in removed:
         print(f"{verb} {v.token}/{v.version} ({human_size(v.size)})")
-    print(f"{verb} {plural(len(removed), 'version', 'versions')}, {human_size(sum(v.size for v in removed))}")
+    print(f"{verb} {plural(len(removed), 'version', 'versions')}, " + (
+        f"up to {human_size(sum(v.size for v in removed))} (files they share with kept versions stay)"
+        if freed is None else f"{human_size(freed)} freed"))
     return 0
 
 

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from .format import PROG, emit_json, human_seconds, human_size, table
+from .format import PROG, emit_json, human_seconds, human_size, table, utc_text
 
 
 def _line(out: Any, done: int, total: int) -> str:
@@ -28,22 +28,25 @@ def outcome_table(outcomes: list, out=None) -> None:
 def refresh_trains(store: Any, tokens: list[str], upstream: bool, downstream: bool, as_json: bool) -> int:
     """``refresh NAME --train`` / ``--downstream``: a progress line per step
     (stderr), then a table of every step; 1 if any step failed."""
+    from ..train import FAILED, SKIPPED, Outcome
+
     everything = []
+
+    def progress(out, done, total):
+        print(_line(out, done, total), file=sys.stderr, flush=True)
+
     for token in tokens:
-        total = len(store.train_steps(token, upstream, downstream)[1])
-        done = [0]
-
-        def progress(out, total=total, done=done):
-            done[0] += 1
-            print(_line(out, done[0], total), file=sys.stderr, flush=True)
-
-        everything += store.refresh_train(token, upstream, downstream, progress=progress)
-    bad = [o for o in everything if o.outcome in ("failed", "skipped")]
+        try:
+            everything += store.refresh_train(token, upstream, downstream, progress=progress)
+        except Exception as e:  # a cycle, an upstream gone: this train; the others still run
+            everything.append(Outcome(token, token, FAILED, error=f"{type(e).__name__}: {e}"))
+    failed = sum(o.outcome == FAILED for o in everything)
+    skipped = sum(o.outcome == SKIPPED for o in everything)
     if as_json:
-        emit_json({"steps": [o.to_dict() for o in everything], "failed": len(bad)})
+        emit_json({"steps": [o.to_dict() for o in everything], "failed": failed, "skipped": skipped})
     else:
         outcome_table(everything)
-    return 1 if bad else 0
+    return 1 if failed or skipped else 0
 
 
 def _tree_lines(node: dict, key: str, prefix: str = "", last: bool = True, top: bool = True) -> list[tuple]:
@@ -100,17 +103,21 @@ def run_schedule(store: Any, catalogs: list[str], once: bool) -> int:
     from ..schedule import run_due, scheduled, serve
 
     def report(item, steps) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        for o in steps:
-            print(f"{stamp} {item.label}: {_line(o, steps.index(o) + 1, len(steps))}", flush=True)
+        stamp = utc_text(time.time())
+        for i, o in enumerate(steps, 1):
+            print(f"{stamp} {item.label}: {_line(o, i, len(steps))}", flush=True)
 
+    refused: list[str] = []
+    items = scheduled(catalogs, refused)  # raises when none is usable
+    for why in refused:
+        print(f"{PROG} schedule: left out: {why}", file=sys.stderr, flush=True)
     if once:
-        outcomes = run_due(store, scheduled(catalogs), report=report)
+        outcomes = run_due(store, items, report=report)
         if not outcomes:
             print("nothing is due")
-        return 1 if any(o.outcome == "failed" for o in outcomes) else 0
+        return 1 if refused or any(o.outcome == "failed" for o in outcomes) else 0
     print(f"{PROG} schedule: refreshing the scheduled trains of {', '.join(catalogs)} "
           "(SIGTERM or Ctrl-C stops)", flush=True)
-    serve(store, catalogs, report=report)
+    serve(store, items, report=report)
     print(f"{PROG} schedule: stopped", flush=True)
     return 0

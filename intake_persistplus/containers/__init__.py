@@ -95,7 +95,7 @@ INTAKE07_DRIVERS = frozenset({
 def written(out: Any, container: str) -> tuple[str, dict, str | None]:
     """``(driver, args, content hash or None)`` of what a persister's ``write``
     returned: ``(driver, args)`` or ``(driver, args, content)``."""
-    if isinstance(out, tuple) and len(out) in (2, 3):
+    if isinstance(out, (tuple, list)) and len(out) in (2, 3):
         driver, args, *rest = out
         content = rest[0] if rest else None
         if isinstance(driver, str) and isinstance(args, dict):
