@@ -349,7 +349,7 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, Store
                 rec, size=sum(int(i.get("size") or 0) for i in files.values() if i.get("type") == "file")
             ), old, plan)
 
-        plan = prepare(loc, record, self.lookup(token))  # reads the old files: before any lock
+        plan = prepare(loc, record, self.lookup(token)) if loc.local else None  # before any lock
         try:
             with self._writing(f"publish version {record.version} of {token} in the index"):
                 record = self._index().put(record, check=still_there, inherit_keep=keep is None)
