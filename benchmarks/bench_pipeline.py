@@ -1,9 +1,9 @@
 """A 20-step pipeline where one leaf changed (see docs/pipelines.rst).
 
 The train: 9 CSV originals ``r0..r8`` (200,000 rows each), a
-``DataFrameTransform`` of each (``d0..d8``), ``mid`` (a transform of ``d0``
-that also declares ``depends_on: [d1..d8]``) and ``final`` (a transform of
-``mid``): 20 persisted steps, every copy expired (ttl 0). ``r3``'s file is
+``DataFrameTransform`` of each (``d0..d8``), ``mid`` (a ``DataFramePipeline``
+summing ``d0..d8`` by category) and ``final`` (a transform of ``mid``): 20
+persisted steps, every copy expired (ttl 0). ``r3``'s file is
 rewritten. A catalog access to ``final`` brings the train up to date
 (``refresh_train(..., policy="stale")``): the 8 unchanged originals are
 revalidated by fingerprint, the derived steps they feed by their upstreams,
@@ -85,9 +85,14 @@ def bench_pipeline(ctx: Context) -> list[Result]:
         src[f"d{i}"] = {"driver": "intake.source.derived.DataFrameTransform",
                         "args": {"targets": [f"r{i}"], "transform": "steps.same", "transform_kwargs": {}},
                         "metadata": expired}
-    src["mid"] = {"driver": "intake.source.derived.DataFrameTransform",
-                  "args": {"targets": ["d0"], "transform": "steps.same", "transform_kwargs": {}},
-                  "metadata": {"persist": {"ttl": 0, "depends_on": [f"d{i}" for i in range(1, LEAVES)]}}}
+    leaves = [f"d{i}" for i in range(LEAVES)]
+    src["mid"] = {"driver": "intake.source.derived.DataFramePipeline",
+                  "args": {"targets": leaves, "steps": [
+                      {"method": "concat", "kwargs": {"dfs": leaves}},
+                      {"method": "groupby", "kwargs": {"by": "category"}},
+                      {"method": "cols", "kwargs": {"columns": ["x", "y", "count"]}},
+                      {"method": "sum"}]},
+                  "metadata": expired}
     src["final"] = {"driver": "intake.source.derived.DataFrameTransform",
                     "args": {"targets": ["mid"], "transform": "steps.same", "transform_kwargs": {}},
                     "metadata": expired}
