@@ -321,7 +321,7 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, Store
         """Write a version, then publish it; ``keep=None`` keeps the entry's ``keep``."""
         loc = self._writable(fold_edits=False)
         try:
-            upstreams = built_from(source, self.get_tok, self.lookup)  # before any data is read
+            upstreams = built_from(source, self.get_tok, self.lookup, token)  # before any data is read
             with self._writing(f"write a new version of {token}"):
                 record = write_version(loc, source, token, persister, ttl, keep, kwargs, revalidate,
                                        came_from, upstreams, self.lookup)

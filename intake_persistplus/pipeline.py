@@ -128,11 +128,11 @@ def resolve(source: Any, ref: str, kwargs: dict, cat_kwargs: dict, declared: boo
 
     catalog, entry = _split(ref)
     needs = label_of(source)
+    cat = getattr(source, "cat", None)
+    if cat is None:  # made from a record: its references are not opened on the record's word
+        raise PipelineError(f"{needs!r} needs {ref!r}, which is found only from the catalog "
+                            f"{needs!r} is read from, and this one was not made by a catalog")
     if catalog is None:
-        cat = getattr(source, "cat", None)
-        if cat is None:
-            raise PipelineError(f"{needs!r} needs {ref!r}, which can only be found in the catalog "
-                                f"{needs!r} came from, and it was not made by a catalog")
         where = getattr(cat, "path", None) or getattr(cat, "name", None) or "its catalog"
     else:
         if declared and "://" not in catalog and not os.path.isabs(catalog):
@@ -204,7 +204,7 @@ def changed(built: dict, current: Record | None) -> bool:
     return built.get("version") != current.version
 
 
-def built_from(source: Any, token_of: Any, lookup: Any) -> dict[str, dict]:
+def built_from(source: Any, token_of: Any, lookup: Any, token: str | None = None) -> dict[str, dict]:
     """The ``built_from`` of a version of ``source`` about to be written: its
     upstreams' current copies (taken before its data is read: an upstream
     refreshed meanwhile is seen as a change next time).
@@ -215,6 +215,13 @@ def built_from(source: Any, token_of: Any, lookup: Any) -> dict[str, dict]:
         for a cycle of upstreams or an upstream that is not there."""
     if not refs(source):
         return {}
+    if getattr(source, "cat", None) is None and token is not None and (previous := lookup(token)):
+        # made from its record (its catalog is gone, or not one to open): the
+        # upstreams it had, as they are now
+        logger.info("the upstreams of %s are taken from its record", token)
+        return {t: {"version": now.version if (now := lookup(t)) else None,
+                    "content": now.content if now else None, "ref": b.get("ref")}
+                for t, b in previous.built_from.items()}
     # the whole train: a cycle is refused here, before anything is written
     steps = upstream_train(source, token_of)
     out = {}

@@ -37,6 +37,30 @@ def made_from(source: Any) -> tuple[str | None, str | None]:
     return scrub_url(path), name if isinstance(name, str) and name else None
 
 
+def trusted_catalog(catalog: str | None, store_root: str | None) -> str | None:
+    """``catalog`` (a path a record names) when it is safe to open with intake,
+    else None. Opening a catalog builds its entries' drivers and runs their
+    transforms, and a record is written by anyone who can write the store: so
+    only a local regular file that the user running this owns, outside the
+    store, is opened (never a URL, a link, or another user's file)."""
+    import stat
+
+    if not isinstance(catalog, str) or "://" in catalog or "::" in catalog or not os.path.isabs(catalog):
+        return None
+    try:
+        st = os.lstat(catalog)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+        return None
+    real = os.path.realpath(catalog)
+    if store_root and "://" not in store_root:
+        root = os.path.realpath(store_root)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return None
+    return catalog
+
+
 def _entries(catalog: str) -> set[str] | None:
     """The entry names of a local catalog file; an empty set when it is gone,
     None when it cannot be told (a URL, unreadable, not a regular file).

@@ -34,6 +34,7 @@ from typing import Any
 from .config import declared_persist
 from .errors import PipelineError
 from .pipeline import Step, changed, is_derived, label_of, renew, upstream_train
+from .provenance import trusted_catalog
 from .record import Record
 from .secrets import scrub_text
 
@@ -103,12 +104,15 @@ class StoreTrains:
     def original_of(self, record: Record) -> Any:
         """The original source of ``record``: made by its catalog entry when that
         still makes the same source (so a derived source finds its targets),
-        else from the record (:meth:`backtrack`)."""
-        if record.catalog and record.entry:
+        else from the record (:meth:`backtrack`). Only a catalog file the user
+        owns, outside the store, is opened (:func:`.provenance.trusted_catalog`):
+        the record naming it may have been written by anyone."""
+        catalog = trusted_catalog(record.catalog, self.path)
+        if catalog and record.entry:
             import intake
 
             try:
-                cat = intake.open_catalog(record.catalog)
+                cat = intake.open_catalog(catalog)
                 if record.entry in cat:
                     src = renew(cat[record.entry](persist_mode="never", **record.parameters))
                     if self.get_tok(src) == record.token:

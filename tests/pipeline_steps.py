@@ -22,3 +22,16 @@ def fail_if_flagged(df, flag=""):
     if flag and os.path.exists(flag):
         raise RuntimeError(f"step broken on purpose: {flag} exists")
     return df
+
+
+class Trap:
+    """A "driver" a hostile catalog names: making it leaves a file behind."""
+
+    container = "dataframe"
+
+    def __init__(self, marker="", **kwargs):
+        with open(marker, "w") as f:
+            f.write("a catalog named by a record was opened and its entry built")
+
+    def read(self):  # pragma: no cover - never reached when the catalog is refused
+        raise RuntimeError("trap")

@@ -193,6 +193,49 @@ def test_depends_on_with_dotdot_keeps_one_copy_of_the_upstream(tmp_path, persist
     assert store.record("raw").token == up
 
 
+@pytest.mark.parametrize("where", ["inside-the-store", "another-users-file", "a-url"])
+def test_a_catalog_named_by_a_record_is_opened_only_when_it_is_the_users_own(tmp_path, persist_dir, where):
+    """A record's persist_catalog is data anyone who can write the store wrote:
+    a refresh never opens a catalog in the store, another user's, or at a URL
+    (opening one builds its drivers); it remakes the original from the record."""
+    write_csv(tmp_path / "raw.csv", [("a", 1)])
+    cat_path = catalog(tmp_path, {"raw": csv_entry("raw.csv", ttl=None)})
+    intake.open_catalog(str(cat_path)).raw.read()
+    marker = tmp_path / "trap-sprung"
+    evil = yaml.safe_dump({"sources": {"raw": {"driver": "tests.pipeline_steps.Trap",
+                                               "args": {"marker": str(marker)}}}})
+    if where == "inside-the-store":
+        target = persist_dir / "evil.yaml"
+    else:
+        target = tmp_path / "evil.yaml"
+    target.write_text(evil)
+    if where == "another-users-file":
+        os.chown(target, 54321, 54321)
+    named = "http://127.0.0.1:9/evil.yaml" if where == "a-url" else str(target)
+    view = persist_dir / "cat.yaml"
+    text = view.read_text()
+    assert str(cat_path) in text
+    view.write_text(text.replace(str(cat_path), named))
+    assert store.record("raw").catalog == named  # the hand edit is in force
+    store.refresh("raw")
+    assert not marker.exists()
+    assert len(versions("raw")) == 2
+
+
+def test_a_step_whose_catalog_moved_is_still_refreshed(tmp_path, persist_dir):
+    """Made from its record (its catalog file is gone), a step keeps the
+    upstreams it had, as they are now."""
+    write_csv(tmp_path / "a.csv", [("a", 1)])
+    write_csv(tmp_path / "b.csv", [("b", 2)])
+    cat_path = catalog(tmp_path, {"up": csv_entry("a.csv"), "report": csv_entry("b.csv", depends_on=["up"])})
+    intake.open_catalog(str(cat_path)).report.read()
+    before = store.record("report").built_from
+    cat_path.rename(tmp_path / "moved.yaml")
+    store.refresh("report")
+    after = store.record("report")
+    assert len(versions("report")) == 2 and set(after.built_from) == set(before)
+
+
 def test_depends_on_across_two_catalog_files(tmp_path, persist_dir):
     write_csv(tmp_path / "a.csv", [("a", 1)])
     write_csv(tmp_path / "b.csv", [("b", 2)])
