@@ -345,9 +345,9 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, Store
                     f"{rec.label} ({token}) was removed, or the store at {self.path} "
                     "cleared, while this persist was writing; nothing was published: persist again"
                 )
-            return share(dataclasses.replace(
-                rec, size=sum(int(i.get("size") or 0) for i in files.values() if i.get("type") == "file")
-            ), old, plan)
+            return share(dataclasses.replace(  # the moves an entry made are its own: kept
+                rec, size=sum(int(i.get("size") or 0) for i in files.values() if i.get("type") == "file"),
+                rekeys=old.rekeys if old is not None else 0), old, plan)
 
         plan = prepare(loc, record, self.lookup(token)) if loc.local else None  # before any lock
         try:

@@ -168,6 +168,8 @@ class StoreTrains:
                 return True
             for up, built in rec.built_from.items():
                 current = self.lookup(up)
+                if current is None and built.get("version"):
+                    return True  # the copy it was made from is gone (moved, removed): look again
                 if changed(built, current) or (current is not None and stale(current)):
                     return True
             return False
@@ -288,9 +290,14 @@ class StoreTrains:
 
     def _do_step(self, step: Step, policy: str, named: bool, not_before: float | None) -> tuple[str, int | None]:
         rec = self.lookup(step.token)
+        if rec is None:  # its entry edited (same data)? its copy moves here, as on a catalog access
+            rec = self.adopt(step.source, declared_persist(_Entry(step.source)))
         if rec is None:
             return self._first(step, named, not_before)
-        moved = [u for u, b in rec.built_from.items() if changed(b, self.lookup(u))]
+        # an upstream the version was not made from (it moved to a new token after
+        # a catalog edit, say) counts as changed: nothing tells what it held
+        ups = step.upstream or dict.fromkeys(rec.built_from)
+        moved = [u for u in ups if u not in rec.built_from or changed(rec.built_from[u], self.lookup(u))]
         if moved or (named and policy == "demand"):
             return self._rewrite(step, rec, not_before)
         if policy == "demand":
@@ -325,8 +332,12 @@ class StoreTrains:
             return PERSISTED, self.add(step.source, ttl=ttl, **spec).metadata.get("persist_bytes")
 
     def _rewrite(self, step: Step, rec: Record, not_before: float | None) -> tuple[str, int | None]:
-        self.refresh(step.token, original=step.source, not_before=not_before)
-        new = self.lookup(step.token)
-        if new is None or new.version == rec.version:
-            return DONE_ELSEWHERE, None
-        return REFRESHED, new.size
+        """Read and write the step again, under its refresh lock; left alone when
+        someone else did since ``not_before``, from the upstream copies there are now."""
+        with self._writing(f"lock {step.token} for its refresh"), \
+                self._writable().refresh_lock(step.token):
+            current = self.lookup(step.token)
+            if current is not None and not_before is not None and self.done_since(current, not_before):
+                return DONE_ELSEWHERE, None
+            new = self._refresh(step.token, step.source)
+        return REFRESHED, new.metadata.get("persist_bytes")

@@ -101,6 +101,23 @@ def test_one_long_lived_catalog_sees_every_change(train):
     assert len(versions("totals")) == 3
 
 
+def test_an_upstream_moved_to_a_new_token_by_a_catalog_edit_keeps_the_train_right(train):
+    """Editing raw's description moves its copy to a new token (same data); the
+    steps below were made from the old token, so the next refresh rewrites
+    them once from what raw holds now, and a later change still reaches them."""
+    intake.open_catalog(str(train)).totals.read()
+    doc = yaml.safe_load(train.read_text())
+    doc["sources"]["raw"]["description"] = "edited"
+    train.write_text(yaml.safe_dump(doc, sort_keys=False))
+    expire()
+    write_csv(train.parent / "raw.csv", [("m", 4)])
+    pd.testing.assert_frame_equal(intake.open_catalog(str(train)).totals.read(), by_hand(train.parent / "raw.csv"))
+    assert store.record("raw").rekeys == 1
+    expire()
+    write_csv(train.parent / "raw.csv", [("n", 6)])
+    pd.testing.assert_frame_equal(intake.open_catalog(str(train)).totals.read(), by_hand(train.parent / "raw.csv"))
+
+
 def test_an_unchanged_csv_rewrites_nothing(train):
     cat = intake.open_catalog(str(train))
     expected = cat.totals.read()
@@ -366,15 +383,19 @@ def count(name: str) -> int:
 
 def test_two_schedulers_never_refresh_one_source_twice(train, persist_dir):
     """Load: 2 `schedule --once` processes at the same time, 3 rounds, a train
-    of 3 due each round: each step written once per round (0 duplicates)."""
-    every = {"ttl": None, "schedule": "* * * * * */2"}
-    catalog(train.parent, {"raw": csv_entry("raw.csv", **every),
-                           "doubled": {**transform("raw", "double"), "metadata": {"persist": every}},
-                           "totals": {**transform("doubled", "total"), "metadata": {"persist": every}}})
+    of 3 due each round: each step written once per round (0 duplicates).
+    Each round's schedule fires once a minute, at a second just passed, so
+    that both processes see the same firing however long they take to start."""
     duplicates = 0
     for round_ in range(3):
+        second = (int(time.time()) + 2) % 60
+        every = {"ttl": None, "schedule": f"* * * * * {second}"}
+        catalog(train.parent, {"raw": csv_entry("raw.csv", **every),
+                               "doubled": {**transform("raw", "double"), "metadata": {"persist": every}},
+                               "totals": {**transform("doubled", "total"), "metadata": {"persist": every}}})
         write_csv(train.parent / "raw.csv", [("a", round_ + 1)])
-        time.sleep(2.1)  # due again
+        while int(time.time()) % 60 != (second + 1) % 60:  # the firing has just passed
+            time.sleep(0.05)
         before = {n: count(n) for n in ("raw", "doubled", "totals")}
         procs = [subprocess.Popen([sys.executable, "-m", "intake_persistplus", "schedule", str(train), "--once"],
                                   env=dict(os.environ, INTAKE_PERSIST_PATH=str(persist_dir),
