@@ -176,3 +176,24 @@ def test_known_divisions_are_known_again(tmp_path, persist_dir):
     assert original.to_dask().known_divisions
     assert persisted.to_dask().divisions == original.to_dask().divisions
     pd.testing.assert_frame_equal(persisted.read(), original.read())
+
+
+def test_booleans_with_gaps_come_back_as_booleans(tmp_path, persist_dir):
+    """pandas reads True/False with missing values as objects (True, False,
+    NaN); dask turns them into the strings 'True'/'False'. The copy gives each
+    path what the original gives, in every partition; text that only looks
+    like it stays text, and so does a column the reader is told is text."""
+    (tmp_path / "b.csv").write_text(
+        "id,flag,word,told\n1,True,True,True\n2,,maybe,\n3,False,False,False\n4,true,True,True\n"
+        "5,False,,False\n6,,yes,\n")
+    args = {"urlpath": "{{ CATALOG_DIR }}b.csv", "dtype": {"told": "str"}}
+    path = write_catalog(tmp_path, {"b": {"driver": "csv", "args": args}})
+    original = intake.open_catalog(str(path)).b(persist_mode="never")
+    assert original.read()["flag"].tolist()[:3] == [True, pytest.approx(np.nan, nan_ok=True), False]
+    persisted = original.persist()
+    got = intake.open_catalog(str(path)).b.read()
+    pd.testing.assert_frame_equal(got, original.read(), check_exact=True)
+    assert got["flag"].map(type).tolist()[:3] == [bool, float, bool]  # not 'True' strings
+    assert got["word"].tolist()[0] == "True"  # text beside "maybe" stays text
+    assert got["told"].tolist()[0] == "True"  # the reader was told it is text
+    assert_paths_equal(original, persisted)

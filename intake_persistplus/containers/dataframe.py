@@ -23,6 +23,7 @@ Exactness, path by path:
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from typing import Any
 
@@ -90,6 +91,40 @@ def _read_dtypes(source: Any, meta: Any) -> dict:
     return out
 
 
+#: the schema metadata key of what parquet cannot say and the copy's read() restores
+OURS = b"intake_persistplus"
+#: CSV reader arguments that decide how every column is parsed (with any, no guess)
+_PARSING = {"true_values", "false_values", "dtype_backend"}
+
+
+def bool_text_columns(source: Any, meta: Any) -> list[str]:
+    """Columns of a CSV source that may hold booleans with gaps. pandas reads a
+    column of True/False with missing values as objects (``read()``), and dask
+    turns those objects into the strings 'True'/'False' (``to_dask()``), which
+    is what is written. The copy's ``read()`` turns such a column back into
+    booleans when every value it holds is 'True' or 'False' (for a CSV, pandas
+    would have read those as booleans); its ``to_dask()`` keeps the strings,
+    as the original's does. Only for intake's ``csv`` driver, and only when no
+    reader argument decides the types."""
+    import pandas as pd
+
+    if type(source).__name__ != "CSVSource" or not type(source).__module__.startswith("intake."):
+        return []
+    kwargs = dict(getattr(source, "kwargs", None) or {})
+    kwargs.update(kwargs.pop("csv_kwargs", None) or {})
+    told = set()  # columns whose type or parsing the reader is given
+    for key in ("dtype", "converters"):
+        value = kwargs.get(key)
+        if isinstance(value, dict):
+            told |= set(value)
+        elif value is not None:
+            return []  # one type for every column
+    if _PARSING & set(kwargs):
+        return []
+    return [str(c) for c, dt in meta.dtypes.items()
+            if isinstance(c, str) and c not in told and isinstance(dt, pd.StringDtype)]
+
+
 def _default_index(ddf: Any) -> bool:
     """True when the index is a per-partition fresh range that need not be written."""
     import pandas as pd
@@ -129,7 +164,8 @@ def _unwritable_columns(df: Any) -> list[str]:
 
 
 def _write_part(
-    df: Any, fs: Any, path: str, preserve_index: bool, pandas_md: bytes | None, kw: dict
+    df: Any, fs: Any, path: str, preserve_index: bool, pandas_md: bytes | None, kw: dict,
+    ours: bytes | None = None,
 ) -> tuple[bool, int, str] | None:
     """Write one partition; return (whether its index was a fresh 0..n-1 range,
     bytes written, their SHA-256), or None when it was not written because its
@@ -148,9 +184,12 @@ def _write_part(
             f"column(s) {', '.join(bad)} cannot be written to parquet ({e}); convert them "
             "(e.g. .astype(str)) in the source, or register a persister for this container"
         ) from e
-    if pandas_md is not None:
+    if pandas_md is not None or ours is not None:
         md = dict(table.schema.metadata or {})
-        md[b"pandas"] = pandas_md
+        if pandas_md is not None:
+            md[b"pandas"] = pandas_md
+        if ours is not None:
+            md[OURS] = ours
         table = table.replace_schema_metadata(md)
     with fs.open(path, "wb") as f:
         hashed = Hashing(f)
@@ -266,6 +305,8 @@ class DataFramePersister:
         if as_read:
             pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
             logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
+        bools = bool_text_columns(source, meta)
+        ours = json.dumps({"bool_text": bools}).encode() if bools else None
         write = dask.delayed(_write_part, pure=False)
         parts = ddf.to_delayed()
         width = max(5, len(str(len(parts) - 1)))
@@ -273,7 +314,7 @@ class DataFramePersister:
 
         def run(preserve: bool, pandas_md: bytes | None) -> tuple:
             return compute(*[
-                write(part, fs, f"{root}/{name}", preserve, pandas_md, kwargs)
+                write(part, fs, f"{root}/{name}", preserve, pandas_md, kwargs, ours)
                 for name, part in zip(names, parts, strict=True)
             ])
 

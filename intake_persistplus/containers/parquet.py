@@ -16,6 +16,23 @@ from intake_parquet.source import ParquetSource
 from ._common import guard_gone
 
 
+def restore_bools(df, columns: list[str]):
+    """``df`` with each of ``columns`` whose values are all 'True' or 'False'
+    (or missing) as the objects pandas reads from a CSV: True, False, NaN."""
+    import numpy as np
+
+    for c in columns:
+        if c not in df.columns:
+            continue
+        s = df[c]
+        present = s.dropna()
+        if len(present) and set(present.unique()) <= {"True", "False"}:
+            out = s.map({"True": True, "False": False}).astype(object)
+            out[s.isna()] = np.nan
+            df[c] = out
+    return df
+
+
 class PersistedParquetSource(ParquetSource):
     """A dataframe persisted by intake-persistplus: a folder of parquet files.
 
@@ -32,7 +49,34 @@ class PersistedParquetSource(ParquetSource):
 
     @guard_gone
     def read(self):
-        return super().read()
+        import pandas as pd
+
+        df = super().read()
+        if any(isinstance(dt, pd.StringDtype) for dt in df.dtypes):  # else nothing to look up
+            df = restore_bools(df, self._bool_text())
+        return df
+
+    def _bool_text(self) -> list[str]:
+        """The columns the writer noted may be booleans written as text
+        (:func:`.dataframe.bool_text_columns`), from the first file's footer."""
+        import json
+
+        import fsspec
+        import pyarrow.parquet as pq
+
+        from .dataframe import OURS
+
+        fs, _, paths = fsspec.core.get_fs_token_paths(self._urlpath, **self._storage_options)
+        files = sorted(p for p in fs.find(paths[0]) if p.endswith(".parquet"))
+        if not files:
+            return []
+        with fs.open(files[0], "rb") as f:
+            md = pq.read_schema(f).metadata or {}
+        try:
+            cols = json.loads(md[OURS]).get("bool_text", []) if OURS in md else []
+        except (ValueError, AttributeError):
+            return []
+        return [c for c in cols if isinstance(c, str)]
 
     @guard_gone
     def read_partition(self, i):
