@@ -27,6 +27,10 @@ def lazy_or_eager(source: Any) -> tuple[Any, bool]:
     return source.read(), False
 
 
+#: the parquet schema metadata key of what parquet cannot say, which the copy's read() restores
+OURS = b"intake_persistplus"
+
+
 class Hashing:
     """A file being written, wrapped to compute the SHA-256 of what goes into it
     (the content hash of a version, computed while writing: no second read)."""

@@ -27,7 +27,7 @@ import json
 import logging
 from typing import Any
 
-from ._common import Hashing, compute, content_hash, label, lazy_or_eager
+from ._common import OURS, Hashing, compute, content_hash, label, lazy_or_eager
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,6 @@ def _read_dtypes(source: Any, meta: Any) -> dict:
     return out
 
 
-#: the schema metadata key of what parquet cannot say and the copy's read() restores
-OURS = b"intake_persistplus"
 #: CSV reader arguments that decide how every column is parsed (with any, no guess)
 _PARSING = {"true_values", "false_values", "dtype_backend"}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from intake.source import base
 from intake_parquet.source import ParquetSource
 
-from ._common import guard_gone
+from ._common import OURS, guard_gone
 
 
 def restore_bools(df, columns: list[str]):
@@ -64,7 +64,6 @@ class PersistedParquetSource(ParquetSource):
         import fsspec
         import pyarrow.parquet as pq
 
-        from .dataframe import OURS
 
         fs, _, paths = fsspec.core.get_fs_token_paths(self._urlpath, **self._storage_options)
         files = sorted(p for p in fs.find(paths[0]) if p.endswith(".parquet"))
