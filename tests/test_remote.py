@@ -98,6 +98,7 @@ def test_storage_options_from_intake_conf(csv_catalog, s3_bucket, s3_env, monkey
     cat = intake.open_catalog(str(csv_catalog))
     cat.csvsource.persist()
     assert cat.csvsource.read().shape == (200, 4)
+    assert cat.csvsource.discover()["shape"] == (200, 4)  # the footers, read with the same options
     import s3fs
 
     store.compact()  # an object store's view is brought up to date on demand

@@ -65,8 +65,8 @@ class PersistedParquetSource(ParquetSource):
         import pyarrow.parquet as pq
 
 
-        fs, _, paths = fsspec.core.get_fs_token_paths(self._urlpath, **self._storage_options)
-        files = sorted(p for p in fs.find(paths[0]) if p.endswith(".parquet"))
+        fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
+        files = sorted(p for p in fs.find(root) if p.endswith(".parquet"))
         if not files:
             return []
         with fs.open(files[0], "rb") as f:
@@ -98,8 +98,8 @@ class PersistedParquetSource(ParquetSource):
         import fsspec
         import pyarrow.parquet as pq
 
-        fs, _, paths = fsspec.core.get_fs_token_paths(self._urlpath, **self._storage_options)
-        dataset = pq.ParquetDataset(paths[0], filesystem=fs)  # the path without its protocol
+        fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
+        dataset = pq.ParquetDataset(root, filesystem=fs)  # the path without its protocol
         schema = dataset.schema
         meta = schema.empty_table().to_pandas()
         columns = self._kwargs.get("columns")
