@@ -16,6 +16,16 @@ from intake_parquet.source import ParquetSource
 from ._common import OURS, guard_gone
 
 
+def _looks_boolean(s) -> bool:
+    """Whether the first values of a text column present are all 'True' or 'False'."""
+    present = s.notna().to_numpy()
+    if not present.any():
+        return False
+    start = int(present.argmax())
+    head = s.iloc[start:start + 256].dropna()
+    return set(head.unique()) <= {"True", "False"}
+
+
 def restore_bools(df, columns: list[str]):
     """``df`` with each of ``columns`` whose values are all 'True' or 'False'
     (or missing) as the objects pandas reads from a CSV: True, False, NaN."""
@@ -52,7 +62,8 @@ class PersistedParquetSource(ParquetSource):
         import pandas as pd
 
         df = super().read()
-        if any(isinstance(dt, pd.StringDtype) for dt in df.dtypes):  # else nothing to look up
+        # only a text column that starts with 'True'/'False' makes the footer worth reading
+        if any(isinstance(dt, pd.StringDtype) and _looks_boolean(df[c]) for c, dt in df.dtypes.items()):
             df = restore_bools(df, self._bool_text())
         return df
 
