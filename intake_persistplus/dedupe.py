@@ -34,7 +34,7 @@ from .diskuse import regular_files
 from .layout import CATALOG_DIR, Location
 from .record import Record
 from .versions import data_path
-from .walk import map_strings
+from .walk import reroot
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ def _same_but_folder(new: Record, old: Record, old_data: tuple[str, ...]) -> boo
     """Whether ``new`` has ``old``'s driver and arguments, but for the folder its
     data is in."""
     here, there = f"{CATALOG_DIR}/{new.token}/{new.version}/", f"{CATALOG_DIR}/{old_data[0]}/{old_data[1]}/"
-    moved = map_strings(new.args, lambda s: there + s[len(here):] if s.startswith(here) else s)
-    return new.driver == old.driver and moved == old.args
+    return new.driver == old.driver and reroot(new.args, here, there) == old.args
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from .originals import data_identity, source_state, tokenize
 from .provenance import made_from
 from .record import Record, plain
 from .secrets import scrub
-from .walk import map_strings
+from .walk import reroot
 
 logger = logging.getLogger(__name__)
 
@@ -174,8 +174,7 @@ class StoreRekey:
         settings (ttl, keep, writer arguments) of ``settings`` if given, else of
         ``spec``, else its own."""
         old_prefix, new_prefix = f"{CATALOG_DIR}/{rec.token}/", f"{CATALOG_DIR}/{token}/"
-        args = map_strings(rec.args, lambda s: new_prefix + s[len(old_prefix):]
-                           if s.startswith(old_prefix) else s)
+        args = reroot(rec.args, old_prefix, new_prefix)
         if settings is not None:
             ttl, keep, kwargs = settings.ttl, settings.keep, settings.persist_kwargs
             revalidate = settings.revalidate

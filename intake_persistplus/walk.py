@@ -61,3 +61,8 @@ def walk(
 def map_strings(value: Any, func: Callable[[str], str]) -> Any:
     """``value`` with ``func`` applied to every string in it (keys excepted)."""
     return walk(value, lambda v: func(v) if isinstance(v, str) else v)
+
+
+def reroot(value: Any, old: str, new: str) -> Any:
+    """``value`` with every string that starts with ``old`` starting with ``new`` instead."""
+    return map_strings(value, lambda s: new + s[len(old):] if s.startswith(old) else s)

@@ -25,7 +25,7 @@ from .originals import data_identity, is_persisted_source, source_state
 from .provenance import made_from
 from .record import ON_ACCESS, Record, plain
 from .secrets import scrub
-from .walk import map_strings, walk
+from .walk import reroot, walk
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +85,6 @@ def check_not_a_copy(source: Any) -> None:
         f"to write a new version, call store.refresh(source), or persist the original: "
         f"{entry}({call}).persist()"
     )
-
-
-def reroot(value: Any, old: str, new: str) -> Any:
-    """``value`` with every string that starts with ``old`` starting with ``new`` instead."""
-    return map_strings(value, lambda s: new + s[len(old):] if s.startswith(old) else s)
 
 
 def _identity(source: Any) -> str | None:

@@ -95,12 +95,12 @@ INTAKE07_DRIVERS = frozenset({
 def written(out: Any, container: str) -> tuple[str, dict, str | None]:
     """``(driver, args, content hash or None)`` of what a persister's ``write``
     returned: ``(driver, args)`` or ``(driver, args, content)``."""
+    from ..layout import is_token  # here: this module is imported by ``import intake``
     if isinstance(out, (tuple, list)) and len(out) in (2, 3):
         driver, args, *rest = out
         content = rest[0] if rest else None
         if isinstance(driver, str) and isinstance(args, dict):
-            if not (isinstance(content, str) and len(content) == 64
-                    and all(c in "0123456789abcdef" for c in content)):
+            if not (is_token(content) and len(content) == 64):
                 content = None  # not a SHA-256 in hex: this version is simply not shared
             return driver, args, content
     raise TypeError(f"the persister of {container!r} sources returned {type(out).__name__} "

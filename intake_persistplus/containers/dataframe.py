@@ -317,6 +317,7 @@ class DataFramePersister:
             ])
 
         done = run(preserve, pandas_md)
+        divisions = preserve and bool(ddf.known_divisions)
         if not preserve and not all(d is not None and d[0] for d in done):
             # a range index that does not restart at 0 in every partition (a filtered
             # read_csv, say) is data: only in that rare case is the source read twice
@@ -324,7 +325,6 @@ class DataFramePersister:
             for path in fs.ls(root, detail=False):
                 fs.rm(path)
             done = run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
-            return False, [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
-        files = [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
-        return preserve and bool(ddf.known_divisions), files
+            divisions = False
+        return divisions, [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
 

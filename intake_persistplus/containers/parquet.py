@@ -75,7 +75,6 @@ class PersistedParquetSource(ParquetSource):
         import fsspec
         import pyarrow.parquet as pq
 
-
         fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
         files = sorted(p for p in fs.find(root) if p.endswith(".parquet"))
         if not files:
