@@ -801,8 +801,11 @@ def explained(error: BaseException, ops: list[tuple]) -> bool:
     kinds = {op[0] for op in ops}
     view_edits = any(op[0] == "format" and op[1] != "head" for op in ops) or any(
         op[0] == "bytes" and op[1] in ("view", "stamp") for op in ops)  # both carry the format
-    if isinstance(error, IndexFormatError) and any(op[0] == "format" for op in ops):
-        return True  # a head in a newer format is never written over either
+    if isinstance(error, IndexFormatError) and any(
+            op[0] == "format" or (op[0] == "bytes" and op[1] == "head") for op in ops):
+        # a head in a newer format is never written over either; random bytes in a
+        # head can spell one too (a flipped bit turns its "2" into a "3")
+        return True
     if isinstance(error, CorruptIndexError):  # IndexFormatError too
         return view_edits
     if isinstance(error, PersistPathError):
