@@ -32,6 +32,7 @@ ORDER = [
     "provenance",
     "containers._common",
     "containers.parquet",
+    "containers.csvfast",
     "containers.dataframe",
     "containers.ndarray",
     "containers.xarray",

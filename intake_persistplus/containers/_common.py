@@ -190,3 +190,40 @@ def guard_gone(method: Any) -> Any:
             raise version_gone(self, e) from e
 
     return guarded
+
+
+def writer_kwargs(schema: Any, kw: dict) -> dict:
+    """The parquet writer's arguments for a table of ``schema``: dictionary
+    encoding on text (and categorical) columns only unless the user's arguments say otherwise;
+    there it pays (repeated strings become small integers), on numbers it
+    mostly costs time for nothing."""
+    import pyarrow as pa
+
+    if "use_dictionary" in kw:
+        return dict(kw)
+    kept = [f.name for f in schema
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_dictionary(f.type)]  # categoricals keep their categories' order
+    return {**kw, "use_dictionary": kept}
+
+
+def write_buffer(buf: Any, fs: Any, path: str) -> tuple[int, str]:
+    """Write a whole file from memory in one call; return (bytes, SHA-256)."""
+    import hashlib
+
+    view = memoryview(buf)
+    digest = hashlib.sha256(view).hexdigest()  # releases the GIL on big buffers
+    with fs.open(path, "wb") as f:
+        f.write(view)
+    return view.nbytes, digest
+
+
+def write_table(table: Any, fs: Any, path: str, kw: dict) -> tuple[int, str]:
+    """Write an arrow table as one parquet file, encoded in memory then written
+    in one call; return (bytes written, SHA-256)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **writer_kwargs(table.schema, kw))
+    return write_buffer(sink.getvalue(), fs, path)

@@ -27,7 +27,8 @@ import json
 import logging
 from typing import Any
 
-from ._common import OURS, Hashing, compute, content_hash, label, lazy_or_eager
+from . import csvfast
+from ._common import OURS, compute, content_hash, label, lazy_or_eager, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,6 @@ def _write_part(
     bytes written, their SHA-256), or None when it was not written because its
     index must be (the caller then writes every partition again, with it)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     fresh = _fresh_range(df.index)
     if not preserve_index and not fresh:
@@ -189,10 +189,7 @@ def _write_part(
         if ours is not None:
             md[OURS] = ours
         table = table.replace_schema_metadata(md)
-    with fs.open(path, "wb") as f:
-        hashed = Hashing(f)
-        pq.write_table(table, hashed, **kw)
-    return fresh, hashed.size, hashed.hexdigest()
+    return (fresh, *write_table(table, fs, path, kw))
 
 
 #: what the writer arguments users get wrong most accept
@@ -316,7 +313,12 @@ class DataFramePersister:
                 for name, part in zip(names, parts, strict=True)
             ])
 
-        done = run(preserve, pandas_md)
+        fast = None if preserve else csvfast.plan(source, ddf)
+        if fast is not None:
+            done = _write_blocks(fast, parts, fs, [f"{root}/{n}" for n in names], kwargs,
+                                 pandas_md or _pandas_metadata(meta, False), ours)
+        else:
+            done = run(preserve, pandas_md)
         divisions = preserve and bool(ddf.known_divisions)
         if not preserve and not all(d is not None and d[0] for d in done):
             # a range index that does not restart at 0 in every partition (a filtered
@@ -328,3 +330,27 @@ class DataFramePersister:
             divisions = False
         return divisions, [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
 
+
+
+def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: dict,
+                  pandas_md: bytes, ours: bytes | None) -> list:
+    """Write a CSV source block by block through pyarrow (:mod:`.csvfast`);
+    the blocks it cannot promise pandas' result for are written from their
+    ``to_dask()`` partitions. Return what :func:`_write_part` returns, per file."""
+    import dask
+
+    plan, blocks, first = fast
+    metadata = {b"pandas": pandas_md, **({OURS: ours} if ours is not None else {})}
+    write = dask.delayed(csvfast.write_block, pure=False)
+    done = compute(*[write(block, is_first, plan, fs, path, kwargs, metadata)
+                     for block, is_first, path in zip(blocks, first, paths, strict=True)])
+    done = [None if d is None else (True, *d) for d in done]
+    slow = [i for i, d in enumerate(done) if d is None]
+    if slow:
+        logger.info("%d of %d blocks read by pandas (pyarrow could not promise the same result)",
+                    len(slow), len(done))
+        write = dask.delayed(_write_part, pure=False)
+        redone = compute(*[write(parts[i], fs, paths[i], False, pandas_md, kwargs, ours) for i in slow])
+        for i, d in zip(slow, redone, strict=True):
+            done[i] = d if d is not None else (False, 0, "")
+    return done

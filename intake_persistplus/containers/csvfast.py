@@ -1,0 +1,305 @@
+"""CSV sources straight to parquet: each of dask's byte blocks parsed by
+pyarrow's CSV reader and written without going through pandas.
+
+The copy must be exactly what the original's ``to_dask()`` gives, partition by
+partition. ``dd.read_csv`` cuts the files into byte blocks, reads each with
+``pd.read_csv`` (which infers a type for every column in chunks of rows) and
+casts the result to the dtypes it guessed from the first rows. Here the same
+blocks (from ``dask.bytes.read_bytes`` with the same block size: one file per
+partition, as before) are parsed by pyarrow with the column types of that
+guess, pandas' missing-value strings and pandas' booleans. A block is written
+this way only when the result is certainly what pandas would have made of it:
+
+* a whole number or boolean column without gaps (pandas would have made
+  floats or objects of a gap, which dask's cast turns into an error or True);
+* a text column whose every chunk of rows, as pandas reads them, holds a value
+  that pandas cannot take for a number or a boolean (else pandas would have
+  turned ``007`` into ``7``), or only the words True/False, or only gaps;
+* anything pyarrow refuses (a field too many, a value out of range, bytes
+  that are not UTF-8...).
+
+Any other block is written the usual way, from its ``to_dask()`` partition,
+so the rules of the original (its errors included) apply to it unchanged.
+Reader arguments outside a short list, compressed files, columns of other
+types (dates, categories...), and floats before pandas 3 (whose parser does
+not round every 17-digit decimal correctly, pyarrow's does) keep the whole
+source on the usual path.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ._common import label
+
+logger = logging.getLogger(__name__)
+
+#: pandas' default missing-value strings (``pandas._libs.parsers.STR_NA_VALUES``)
+NA_STRINGS = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+TRUE, FALSE = ["True", "TRUE", "true"], ["False", "FALSE", "false"]
+
+#: reader arguments whose effect on parsing is reproduced here (any other: usual path)
+_READER_ARGS = {"blocksize", "sep", "delimiter", "dtype", "assume_missing", "sample",
+                "sample_rows", "encoding"}  # fmt: skip
+#: a value pandas may read as a number: digits, signs, points, exponents, blanks...
+_NUMBERISH = r"^[\s0-9+\-.eE_]*$"
+#: ... or one of these words, in any case and with a sign
+_WORDS = r"^\s*[+-]?(inf|infinity|nan|true|false)\s*$"
+
+
+def _pandas_chunk_rows(width: int) -> int:
+    """How many rows pandas' C reader infers a column type from at a time
+    (``low_memory``): the largest power of two under 2**20 / columns."""
+    heuristic = 2**20 // max(width, 1)
+    rows = 1
+    while rows * 2 < heuristic:
+        rows *= 2
+    return rows
+
+
+def _kinds(meta: Any, told: set) -> dict | None:
+    """How each column is checked, by its dtype in dask's guess; None when a
+    column has a type this path does not reproduce."""
+    import numpy as np
+    import pandas as pd
+
+    floats_exact = int(pd.__version__.split(".")[0]) >= 3
+    kinds = {}
+    for col, dt in meta.dtypes.items():
+        if not isinstance(col, str):
+            return None
+        if dt == np.dtype("int64"):
+            kinds[col] = "int"
+        elif dt == np.dtype("bool"):
+            kinds[col] = "bool"
+        elif dt == np.dtype("float64") and floats_exact:
+            kinds[col] = "float"
+        elif isinstance(dt, pd.StringDtype) or dt == np.dtype("O"):
+            kinds[col] = "told" if col in told else "text"
+        else:
+            return None
+    return kinds
+
+
+class Plan:
+    """What every block of one CSV source is parsed with (small: sent to each task)."""
+
+    def __init__(self, header: bytes, kinds: dict, schema: Any, sep: str):
+        self.header, self.kinds, self.schema, self.sep = header, kinds, schema, sep
+        self.chunk = _pandas_chunk_rows(len(kinds))
+
+
+def plan(source: Any, ddf: Any) -> tuple[Plan, list, list] | None:
+    """How to write ``source`` (intake's ``csv`` driver) block by block: the
+    plan, dask's byte blocks (delayed, one per partition of ``ddf``) and which
+    of them start a file; None when it must take the usual path (the reason
+    is logged)."""
+    found = _planned(source, ddf)
+    if isinstance(found, str):
+        logger.debug("CSV fast path not taken for %s: %s", label(source), found)
+        return None
+    return found
+
+
+def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
+    import pyarrow as pa
+    from dask.bytes import read_bytes
+    from dask.dataframe.io.csv import AUTO_BLOCKSIZE
+    from fsspec.utils import infer_compression
+
+    if type(source).__name__ != "CSVSource" or not type(source).__module__.startswith("intake."):
+        return "not intake's csv driver"
+    data = getattr(source, "data", None)
+    kwargs = dict(getattr(source, "kwargs", None) or {})
+    if data is None or not hasattr(data, "url"):
+        return "an intake version whose csv source this path does not know"
+    if set(kwargs) - _READER_ARGS:
+        return f"reader arguments {sorted(set(kwargs) - _READER_ARGS)}"
+    sep = kwargs.get("sep", kwargs.get("delimiter", ","))
+    if not (isinstance(sep, str) and len(sep) == 1 and sep not in "\"\n\r"):
+        return f"separator {sep!r}"
+    if str(kwargs.get("encoding", "utf-8")).lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return f"encoding {kwargs['encoding']!r}"
+    told = kwargs.get("dtype") or {}
+    if not isinstance(told, dict):
+        return "one dtype for every column"
+    kinds = _kinds(ddf._meta, set(told))
+    if kinds is None:
+        return f"column types {dict(ddf._meta.dtypes.astype(str))}"
+    storage_options = getattr(data, "storage_options", None) or {}
+    if any(infer_compression(p) for p in _paths(data.url, storage_options)):
+        return "compressed files"
+    blocksize = kwargs.get("blocksize", "default")
+    if blocksize == "default":
+        blocksize = AUTO_BLOCKSIZE
+    sample, values = read_bytes(data.url, delimiter=b"\n", blocksize=blocksize,
+                                sample=int(kwargs.get("sample", 256000)), compression=None,
+                                **storage_options)
+    values = [v for v in (values if isinstance(values[0], (list, tuple)) else [values]) if v]
+    blocks = [b for per_file in values for b in per_file]
+    if len(blocks) != ddf.npartitions:
+        return f"{len(blocks)} blocks for {ddf.npartitions} partitions"
+    first = [i == 0 for per_file in values for i in range(len(per_file))]
+    if b"\n" not in sample:
+        return "no complete header line in the sample"
+    header = sample.split(b"\n", 1)[0] + b"\n"  # as dask finds it
+    if header.startswith(b"\xef\xbb\xbf"):
+        return "a byte order mark"
+    schema = pa.Schema.from_pandas(ddf._meta, preserve_index=False)
+    types = [
+        (f.name, f.type if not pa.types.is_null(f.type) else pa.string()) for f in schema
+    ]
+    schema = pa.schema(types, metadata=schema.metadata)
+    return Plan(header, kinds, schema, sep), blocks, first
+
+
+def _paths(url: Any, storage_options: dict) -> list[str]:
+    import fsspec
+
+    return list(fsspec.core.get_fs_token_paths(url, mode="rb", storage_options=storage_options)[2])
+
+
+class NotExact(Exception):
+    """This block may not come out of pyarrow as it does out of pandas."""
+
+
+class _Chunks:
+    """The text columns of a block, checked chunk of rows by chunk of rows (as
+    pandas infers their types) while the rows stream in. A chunk keeps its
+    text as written when one of its values is neither a number nor a boolean
+    to pandas; or when all its values present are 'True'/'False' (pandas'
+    booleans, which dask turns back into the same words); or when none is."""
+
+    def __init__(self, columns: list[str], size: int):
+        self.columns, self.size, self.row = columns, size, 0
+        self._reset()
+
+    def _reset(self) -> None:
+        # per column: [a value pandas keeps as text, a value present, all present True/False]
+        self.state = {c: [False, False, True] for c in self.columns}
+
+    def feed(self, batch: Any) -> None:
+        start = 0
+        while start < batch.num_rows:
+            part = batch.slice(start, self.size - self.row % self.size)
+            for col in self.columns:
+                _update(self.state[col], part.column(col))
+            start += part.num_rows
+            self.row += part.num_rows
+            if self.row % self.size == 0:
+                self.close()
+
+    def close(self) -> None:
+        for col, (text, present, words) in self.state.items():
+            if present and not text and not words:
+                first = (self.row - 1) // self.size * self.size
+                raise NotExact(f"pandas reads rows {first}.. of column {col!r} as numbers or booleans")
+        self._reset()
+
+
+def _update(state: list, values: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if state[0]:
+        return
+    present = values.drop_null()
+    if len(present) == 0:
+        return
+    state[1] = True
+    for part in (present.slice(0, 64), present):
+        numberish = pc.match_substring_regex(part, _NUMBERISH)
+        word = pc.match_substring_regex(part, _WORDS, ignore_case=True)
+        if pc.any(pc.invert(pc.or_(numberish, word))).as_py():
+            state[0] = True
+            return
+    state[2] = state[2] and pc.all(pc.is_in(present, value_set=pa.array(["True", "False"]))).as_py()
+
+
+def _reader(block: bytes, first: bool, plan: Plan) -> Any:
+    """pyarrow's streaming CSV reader over the block, as pandas would see it."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = plan.schema.names
+    if first:
+        skip = 0  # the file's own header line: its names must be the guessed ones
+    elif block.startswith(plan.header):
+        skip = 1  # dask takes such a line for the header (and pandas drops it)
+    elif block.startswith(plan.header.rstrip()):
+        raise NotExact("a line that starts like the header")
+    else:
+        skip = 0
+    reader = pacsv.open_csv(
+        pa.py_buffer(block),
+        read_options=pacsv.ReadOptions(
+            column_names=None if first else names, skip_rows=skip, block_size=1 << 24
+        ),
+        parse_options=pacsv.ParseOptions(delimiter=plan.sep, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict(zip(names, plan.schema.types, strict=True)),
+            null_values=NA_STRINGS, true_values=TRUE, false_values=FALSE,
+            strings_can_be_null=True, quoted_strings_can_be_null=True,
+        ),
+    )
+    if reader.schema.names != names:
+        raise NotExact(f"column names {reader.schema.names}, not {names}")
+    return reader
+
+
+def encode(block: bytes, first: bool, plan: Plan, kw: dict, metadata: dict) -> Any:
+    """The block as one parquet file in memory (a pyarrow buffer), parsed and
+    written a batch at a time, in row groups of ``row_group_size`` rows
+    (pyarrow's default, 1Mi, unless the writer arguments say). Raises
+    :class:`NotExact` where pyarrow cannot promise pandas' result."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._common import writer_kwargs
+
+    schema = plan.schema.with_metadata({**(plan.schema.metadata or {}), **metadata})
+    kw = writer_kwargs(schema, kw)
+    group = kw.pop("row_group_size", None) or 1 << 20
+    strict = [c for c, kind in plan.kinds.items() if kind in ("int", "bool")]
+    chunks = _Chunks([c for c, kind in plan.kinds.items() if kind == "text"], plan.chunk)
+    sink = pa.BufferOutputStream()
+    try:
+        reader = _reader(block, first, plan)
+        with pq.ParquetWriter(sink, schema, **kw) as writer:
+            pending: list = []
+            rows = 0
+            for batch in reader:
+                for col in strict:
+                    if batch.column(col).null_count:
+                        raise NotExact(f"gaps in column {col!r}, which pandas reads as another type")
+                chunks.feed(batch)
+                pending.append(batch)
+                rows += batch.num_rows
+                while rows >= group:
+                    table = pa.Table.from_batches(pending).cast(schema)
+                    writer.write_table(table.slice(0, group), row_group_size=group)
+                    pending, rows = table.slice(group).to_batches(), rows - group
+            chunks.close()
+            if rows:
+                writer.write_table(pa.Table.from_batches(pending).cast(schema), row_group_size=group)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise NotExact(f"pyarrow: {e}") from None
+    return sink.getvalue()
+
+
+def write_block(block: bytes, first: bool, plan: Plan, fs: Any, path: str, kw: dict,
+                metadata: dict) -> tuple[int, str] | None:
+    """Parse and write one block; (bytes written, SHA-256), or None when it
+    must be written from its pandas partition instead."""
+    from ._common import write_buffer
+
+    try:
+        buf = encode(block, first, plan, kw, metadata)
+    except NotExact as e:
+        logger.debug("a block is read by pandas: %s", e)
+        return None
+    return write_buffer(buf, fs, path)
