@@ -144,10 +144,10 @@ def cleaned(var: Any) -> dict:
     enc.pop("coordinates", None)  # xarray writes the actual coordinates
     missing = enc.pop("missing_value", None)
     if missing is not None and enc.get("_FillValue") is None:
+        # several missing values were all masked when read: one marks them all now
         values = [v for v in np.ravel(missing) if not _isnull(v)]
-        enc["_FillValue"] = values[0] if values else missing if np.ndim(missing) == 0 else None
-        if enc["_FillValue"] is None:
-            del enc["_FillValue"]
+        if values or np.ndim(missing) == 0:
+            enc["_FillValue"] = values[0] if values else missing
     if var.chunks is not None:  # dask's chunks make the zarr chunks
         for key in ("chunks", "shards", "preferred_chunks"):
             enc.pop(key, None)
