@@ -34,7 +34,7 @@ BUILTIN_ARGS: dict[str, tuple[dict, dict]] = {
     "persisted_parquet": ({"engine": "pyarrow"}, {"calculate_divisions": (True,)}),
     "persisted_python": ({}, {}),
     "ndzarr": ({}, {}),
-    "zarr": ({}, {}),
+    "zarr": ({}, {"decode_coords": ("all",)}),
 }
 
 #: the records of versions read in this process, by (store, token, version):

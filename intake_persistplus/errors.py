@@ -76,6 +76,12 @@ class UnsupportedObjectError(PersistError, TypeError):
     """A Python object that the ``python`` container cannot write."""
 
 
+class UnstorableDataError(PersistError, ValueError):
+    """Data that a container's storage format cannot hold so that the copy reads
+    back the same (an xarray variable whose attributes the zarr reader would
+    decode, say); the message names the variable and what to do."""
+
+
 class PipelineError(PersistError, ValueError):
     """A pipeline that cannot run: a cycle of upstreams (named in order), or an
     upstream that is not there (named, with the entry that needs it)."""
@@ -139,5 +145,6 @@ __all__ = [
     "UnknownNameError",
     "UnrecordableArgumentError",
     "UnsupportedObjectError",
+    "UnstorableDataError",
     "VersionGoneError",
 ]
