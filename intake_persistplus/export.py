@@ -16,7 +16,7 @@ import yaml
 
 from .config import normalize_path
 from .errors import ExportLocationError
-from .originals import is_persisted_source, source_state, tokenize
+from .originals import is_persisted_source, made_as, made_metadata, source_state, tokenize
 from .record import plain
 from .secrets import scrub
 
@@ -75,9 +75,9 @@ def export(
     else:
         original = {
             "original_tok": tokenize(source),
-            "original_name": getattr(source, "name", None),
-            "original_description": getattr(source, "description", None),
-            "original_metadata": scrub(plain(dict(getattr(source, "metadata", None) or {}))),
+            "original_name": made_as(source)[0],
+            "original_description": made_as(source)[1],
+            "original_metadata": scrub(plain(dict(made_metadata(source) or {}))),
             "original_source": source_state(source),
         }
     try:

@@ -9,6 +9,7 @@ already imported module) vouches for are ever built from a record.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from typing import Any
@@ -18,10 +19,107 @@ from .secrets import scrub
 
 
 def tokenize(obj: Any) -> str:
-    """The store key of a source: ``dask.base.tokenize``."""
+    """The store key of a source: ``dask.base.tokenize`` of the source *as made*
+    (:func:`as_made`), so that what reading it changes on the object does not
+    change its key."""
     from dask.base import tokenize as _tok
 
-    return _tok(obj)
+    state = getattr(obj, "__dict__", None)
+    if not isinstance(state, dict):
+        return _tok(obj)
+    token = state.get("_pp_token")
+    if isinstance(token, str):
+        return token
+    token = _tok(as_made(obj))
+    if "_pp_made" in state and "metadata" in (state.get("_captured_init_kwargs") or {}):
+        # a catalog entry's source: nothing its token is made from can change any more
+        # (the arguments are the plugin's copy), so it is kept (a yaml dump: ~2 ms)
+        state["_pp_token"] = token
+    return token
+
+
+#: where intake caches a source's token on first use (``DictSerialiseMixin.__tok_cache``)
+_INTAKE_TOKEN_CACHE = "_DictSerialiseMixin__tok_cache"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and isinstance(a, (str, bytes, int, float, bool)) and a == b
+    except Exception:  # pragma: no cover - defensive
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _metadata_position(cls: type) -> int | None:
+    """The position of ``metadata`` among the positional parameters of ``cls.__init__``."""
+    try:
+        names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    except (TypeError, ValueError):
+        return None
+    return names.index("metadata") if "metadata" in names else None
+
+
+def made_metadata(source: Any) -> Any:
+    """The metadata ``source`` was made with, whatever reading it added since.
+
+    The ``metadata`` argument it was given (a catalog entry always gives one;
+    the plugin keeps a copy of the arguments as they were, see
+    :mod:`.patches`); else its ``metadata`` without what intake merges into it
+    on first data access: the keys of its schema's ``extra_metadata``
+    (``discover()``, ``read()`` of intake-parquet and others) and a derived
+    source's ``target``, where they still hold those values.
+    """
+    kwargs = getattr(source, "_captured_init_kwargs", None)
+    if isinstance(kwargs, dict) and "metadata" in kwargs:
+        return kwargs["metadata"]
+    args = getattr(source, "_captured_init_args", None) or ()
+    pos = _metadata_position(type(source))
+    if pos is not None and pos < len(args):
+        return args[pos]
+    md = getattr(source, "metadata", None)
+    if not isinstance(md, dict):
+        return md
+    state = getattr(source, "__dict__", {})
+    out = dict(md)
+    schema = state.get("_schema")
+    extra = schema.get("extra_metadata") if isinstance(schema, dict) else None
+    for k, v in extra.items() if isinstance(extra, dict) else ():
+        if k in out and _same(out[k], v):
+            del out[k]
+    picked = state.get("_source")
+    if "target" in out and picked is not None and out["target"] is getattr(picked, "metadata", None):
+        del out["target"]
+    return out
+
+
+def made_as(source: Any) -> tuple[Any, Any]:
+    """(name, description) of ``source`` as its maker (a catalog entry) gave
+    them: an alias takes its target's description when first read."""
+    made = getattr(source, "__dict__", {}).get("_pp_made")
+    if isinstance(made, tuple) and len(made) == 2:
+        return made
+    return getattr(source, "name", None), getattr(source, "description", None)
+
+
+def as_made(source: Any) -> Any:
+    """A shallow clone of ``source`` as it was made: the arguments it was made
+    with, :func:`made_metadata`, :func:`made_as`, and no token cached by intake
+    (a token intake cached after a ``discover()`` is that of the changed object).
+
+    Objects that are not intake sources are returned as they are.
+    """
+    state = getattr(source, "__dict__", None)
+    if not isinstance(state, dict) or "_captured_init_kwargs" not in state:
+        return source
+    clone = object.__new__(type(source))
+    clone.__dict__.update(state)
+    for key in (_INTAKE_TOKEN_CACHE, "_pp_lock", "_pp_token"):
+        clone.__dict__.pop(key, None)
+    clone.name, clone.description = made_as(source)
+    clone.metadata = made_metadata(source)
+    return clone
 
 
 def data_identity(source: Any) -> str:

@@ -8,6 +8,8 @@ imports pandas, dask, pyarrow, zarr or s3fs: this runs at ``import intake``.
 ==========================================  =============================  ==========================
 target                                      attribute                      replacement
 ==========================================  =============================  ==========================
+``intake.source.base:DataSourceBase``       ``__new__``, ``__setstate__``  keep a copy of the
+                                                                           arguments, as made
 ``intake.catalog.entry:CatalogEntry``       ``__call__``                   understands ``persist_mode=``
 ``intake.source.base:DataSourceBase``       ``persist``, ``export``,       the source API
                                             ``get_persisted``,
@@ -27,6 +29,7 @@ target                                      attribute                      repla
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib
 import json
@@ -76,6 +79,50 @@ def _source_api(target: str, call_name: str | None) -> list[Patch]:
     return patches
 
 
+# -- the arguments a source was made with, kept as they were -----------------------------
+def copied(value: Any, depth: int = 0) -> Any:
+    """A copy of the dicts, lists and tuples in ``value`` (same types, same
+    order); anything else is shared."""
+    if depth > 64:
+        return value
+    kind = type(value)
+    if kind is dict or kind is collections.OrderedDict:
+        return kind((k, copied(v, depth + 1)) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return kind(copied(v, depth + 1) for v in value)
+    return value
+
+
+def _mixin() -> type:
+    from intake.utils import DictSerialiseMixin
+
+    return DictSerialiseMixin
+
+
+def _source_new(cls, *args: Any, **kwargs: Any) -> Any:
+    """intake's ``DictSerialiseMixin.__new__``, keeping a copy of the arguments.
+
+    intake keeps the very objects a source's ``__init__`` is given: the
+    ``metadata`` dict a catalog entry passes becomes ``source.metadata``, which
+    ``discover()`` updates with the schema's ``extra_metadata`` and a derived
+    source's first read gives a ``target``. Its token, ``repr`` and pickle
+    (which are made from those arguments) changed with them; a copy keeps them
+    as the source was made.
+    """
+    obj = _mixin().__new__(cls, *args, **kwargs)
+    obj._captured_init_args = copied(args)
+    obj._captured_init_kwargs = copied(kwargs)
+    return obj
+
+
+def _source_setstate(self, state: Any) -> None:
+    """intake's ``__setstate__`` (it remakes the source from its arguments),
+    then a copy of those arguments, as :func:`_source_new` keeps."""
+    _mixin().__setstate__(self, state)
+    self._captured_init_args = copied(self._captured_init_args)
+    self._captured_init_kwargs = copied(self._captured_init_kwargs)
+
+
 def intake_patches(persist_module: types.ModuleType) -> list[Patch]:
     """The patches made at activation (intake itself)."""
     from .containers import register_container
@@ -84,6 +131,8 @@ def intake_patches(persist_module: types.ModuleType) -> list[Patch]:
     yaml_cat = "intake.catalog.local:YAMLFileCatalog"
     load = Patch(yaml_cat, "_load", None).resolve()._load
     return [
+        Patch(base, "__new__", _source_new),
+        Patch(base, "__setstate__", _source_setstate),
         Patch("intake.catalog.entry:CatalogEntry", "__call__", source_api.entry_call),
         Patch(yaml_cat, "_load", source_api.make_catalog_load(load)),
         *_source_api(base, "configure_new"),
@@ -98,8 +147,8 @@ XARRAY_ADAPTER = "intake_xarray.base:IntakeXarraySourceAdapter"
 
 def _adapter_new(cls, *args: Any, **kwargs: Any) -> Any:
     obj = object.__new__(cls)
-    obj._captured_init_args = args
-    obj._captured_init_kwargs = kwargs
+    obj._captured_init_args = copied(args)
+    obj._captured_init_kwargs = copied(kwargs)
     return obj
 
 

@@ -1,7 +1,9 @@
 """Moving a copy to its source's new token after a catalog edit.
 
 The store key is ``tokenize(source)``, which changes when an entry's
-description, metadata or ``persist:`` block is edited. The data does not: a
+description, metadata or ``persist:`` block is edited (and, with earlier versions,
+when it was first taken after a ``discover()`` or ``read()``, see
+:func:`~.originals.as_made`). The data does not: a
 source whose token has no entry, but whose *data identity*
 (:func:`~.originals.data_identity`) is that of an entry persisted under the
 same name from the same catalog file, is that entry's source, edited. :meth:`StoreRekey.adopt` moves the entry
@@ -36,7 +38,7 @@ from .copies import as_written, written
 from .errors import CorruptIndexError
 from .index.text import dump_block
 from .layout import CATALOG_DIR, RECORD, Location
-from .originals import data_identity, source_state, tokenize
+from .originals import data_identity, made_as, made_metadata, source_state, tokenize
 from .provenance import made_from
 from .record import Record, plain
 from .secrets import scrub
@@ -163,7 +165,8 @@ class StoreRekey:
                 return None
             index.put(moved)
             index.delete(old_token, then=lambda: _rm_quietly(loc, old_token))
-        logger.info("moved the copy of %r from %s to %s (same data, catalog entry edited)",
+        logger.info("moved the copy of %r from %s to %s (same data: its catalog entry was edited, "
+                    "or an earlier version keyed it after a read)",
                     moved.original_name, old_token, token)
         return moved
 
@@ -190,9 +193,9 @@ class StoreRekey:
             rec,
             token=token,
             args=args,
-            original_name=getattr(original, "name", None),
-            original_description=getattr(original, "description", None),
-            original_metadata=scrub(plain(dict(getattr(original, "metadata", None) or {}))),
+            original_name=made_as(original)[0],
+            original_description=made_as(original)[1],
+            original_metadata=scrub(plain(dict(made_metadata(original) or {}))),
             original_source=source_state(original),
             ttl=None if revalidate == "on-access" else ttl,
             keep=keep,

@@ -153,6 +153,10 @@ def entry_call(self, persist: Any = None, **kwargs: Any) -> Any:
     source._passed_kwargs = list(kwargs)
     if not hasattr(source, "__dict__"):
         return source
+    # the name and description the entry gave it, part of its token: an alias
+    # takes its target's description when first read (intake keeps an entry's
+    # default source, so this is the first access that made it)
+    source.__dict__.setdefault("_pp_made", (getattr(source, "name", None), getattr(source, "description", None)))
     source._pp_call = dict(kwargs)
     return serve(source, self, mode, version)
 

@@ -21,7 +21,7 @@ from .fingerprint import fingerprint
 from .gc import writer_marker
 from .index import dump_block
 from .layout import CATALOG_DIR, DATA, INCOMPLETE, RECORD, Location, new_version_id
-from .originals import data_identity, is_persisted_source, source_state
+from .originals import data_identity, is_persisted_source, made_as, made_metadata, source_state
 from .provenance import made_from
 from .record import ON_ACCESS, Record, plain
 from .secrets import scrub
@@ -132,9 +132,11 @@ def write_version(
     # the original's files before its data is read: a change while reading is
     # seen as a change at the next check
     fp = _fingerprint(source) if revalidate else None
-    # its metadata before its data is read: reading adds to it (a derived source's
-    # "target"), and the record must make a source with the same token again
-    metadata = scrub(plain(dict(getattr(source, "metadata", None) or {})))
+    # its metadata, name and description as made: reading adds to them (the
+    # schema's extra_metadata, a derived source's "target", an alias's
+    # description), and the record must make a source with the same token again
+    metadata = scrub(plain(dict(made_metadata(source) or {})))
+    made_name, made_description = made_as(source)
     if revalidate == ON_ACCESS and fp is None:  # nothing to check at each access
         warnings.warn(
             f"{getattr(source, 'name', None) or token!r} cannot be checked on access (it is not "
@@ -161,8 +163,8 @@ def write_version(
             driver=driver,
             args=args,
             container=str(getattr(source, "container", "")),
-            original_name=getattr(source, "name", None),
-            original_description=getattr(source, "description", None),
+            original_name=made_name,
+            original_description=made_description,
             original_metadata=metadata,
             original_source=source_state(source),
             timestamp=time.time(),
