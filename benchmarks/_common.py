@@ -269,8 +269,9 @@ def run_worker(
         out.unlink()
 
 
-def write_catalog(path: Path, entries: dict[str, str]) -> Path:
-    """A classic intake YAML catalog with one ``csv`` entry per ``name: csv path``."""
+def write_catalog(path: Path, entries: dict[str, str], args: dict | None = None) -> Path:
+    """A classic intake YAML catalog with one ``csv`` entry per ``name: csv path``
+    (each given the reader arguments ``args``, if any)."""
     lines = ["sources:"]
     for name, csv in entries.items():
         lines += [
@@ -280,5 +281,6 @@ def write_catalog(path: Path, entries: dict[str, str]) -> Path:
             "    args:",
             f"      urlpath: {json.dumps(str(csv))}",
         ]
+        lines += [f"      {key}: {json.dumps(value)}" for key, value in (args or {}).items()]
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -45,7 +45,7 @@ from bench_memory import bench_peak_rss  # noqa: E402
 from bench_pipeline import bench_pipeline  # noqa: E402
 from bench_remote import bench_remote  # noqa: E402
 from bench_scale import bench_scale_local, bench_scale_s3  # noqa: E402
-from bench_speed import bench_persist_speed, bench_read_speed  # noqa: E402
+from bench_speed import bench_persist_speed, bench_persist_speed_fallback, bench_read_speed  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "import": bench_import,
@@ -53,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "persist_big_store": bench_persist_big_store,
     "peak_rss": bench_peak_rss,
     "persist_speed": bench_persist_speed,
+    "persist_speed_fallback": bench_persist_speed_fallback,
     "read_speed": bench_read_speed,
     "concurrency": bench_concurrency,
     "remote": bench_remote,

@@ -267,7 +267,15 @@ class DataFramePersister:
         data, lazy = lazy_or_eager(source)
         args = {"urlpath": path, "engine": "pyarrow"}
         if lazy and hasattr(data, "to_delayed"):
-            divisions, files = self._write_dask(source, data, fs, root, kwargs)
+            try:
+                divisions, files = self._write_dask(source, data, fs, root, kwargs)
+            except ValueError as e:
+                if not _guessed_wrong(e):
+                    raise
+                _guessed_wrong_warning(source, e)
+                for p in fs.ls(root, detail=False):
+                    fs.rm(p, recursive=True)
+                return DRIVER, args, content_hash(self._write_frame(source.read(), fs, root, kwargs))
             if divisions:
                 args["calculate_divisions"] = True
         else:
@@ -354,3 +362,24 @@ def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: d
         for i, d in zip(slow, redone, strict=True):
             done[i] = d if d is not None else (False, 0, "")
     return done
+
+
+def _guessed_wrong(error: Exception) -> bool:
+    """Whether ``error`` is dask's refusal of a CSV column whose type changes
+    after the rows it guessed types from (its ``to_dask()`` cannot be computed,
+    while pandas' ``read()`` of the whole file can)."""
+    return "Mismatched dtypes found in `pd.read_csv`" in str(error)
+
+
+def _guessed_wrong_warning(source: Any, error: Exception) -> None:
+    import warnings
+
+    from ..errors import PersistWarning
+
+    first = str(error).split("Usually this is due", 1)[0].strip()
+    warnings.warn(
+        f"the original's to_dask() fails on {label(source)} (dask guessed a column's type "
+        f"from the first rows, and later rows differ):\n{first}\nThe copy is written from "
+        "read(), as one partition: its read() and to_dask() give read()'s data. To keep "
+        "the original's partitions, give the reader the column's type (dtype=...).",
+        PersistWarning, stacklevel=4)
