@@ -31,7 +31,7 @@ from .walk import DROP, map_strings, walk
 #: (the ones always written, the ones sometimes written with their possible values);
 #: see each container module's ``write``
 BUILTIN_ARGS: dict[str, tuple[dict, dict]] = {
-    "persisted_parquet": ({"engine": "pyarrow"}, {"calculate_divisions": (True,)}),
+    "persisted_parquet": ({"engine": "pyarrow"}, {"calculate_divisions": (True,), "restore": (True,)}),
     "persisted_python": ({}, {}),
     "ndzarr": ({}, {}),
     "zarr": ({}, {"decode_coords": ("all",)}),

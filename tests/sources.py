@@ -151,3 +151,25 @@ class ComplexFrameSource(DataSource):
 
     def _close(self):
         pass
+
+
+class HourlySource(DataSource):
+    """A read-only dataframe whose index is a ``DatetimeIndex`` with a ``freq``."""
+
+    container = "dataframe"
+    name = "hourly"
+    version = "0.1"
+
+    def __init__(self, n=48, metadata=None):
+        super().__init__(metadata=metadata)
+        self.n = n
+
+    def read(self):
+        index = pd.date_range("2026-01-01", periods=self.n, freq="h", name="when")
+        return pd.DataFrame({"load": np.arange(self.n) * 1.5}, index=index)
+
+    def _get_schema(self):
+        return Schema(dtype=None, shape=(self.n, 1), npartitions=1, extra_metadata={})
+
+    def _close(self):
+        pass

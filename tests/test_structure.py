@@ -31,6 +31,7 @@ ORDER = [
     "fingerprint",
     "provenance",
     "containers._common",
+    "containers.restore",
     "containers.parquet",
     "containers.csvfast",
     "containers.dataframe",

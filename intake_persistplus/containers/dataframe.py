@@ -23,11 +23,10 @@ Exactness, path by path:
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from typing import Any
 
-from . import csvfast
+from . import csvfast, restore
 from ._common import OURS, compute, content_hash, label, lazy_or_eager, write_table
 
 logger = logging.getLogger(__name__)
@@ -268,23 +267,27 @@ class DataFramePersister:
         args = {"urlpath": path, "engine": "pyarrow"}
         if lazy and hasattr(data, "to_delayed"):
             try:
-                divisions, files = self._write_dask(source, data, fs, root, kwargs)
+                divisions, files, noted = self._write_dask(source, data, fs, root, kwargs)
             except ValueError as e:
                 if not _guessed_wrong(e):
                     raise
                 _guessed_wrong_warning(source, e)
                 for p in fs.ls(root, detail=False):
                     fs.rm(p, recursive=True)
-                return DRIVER, args, content_hash(self._write_frame(source.read(), fs, root, kwargs))
+                files, noted = self._write_frame(source.read(), fs, root, kwargs)
+                divisions = False
             if divisions:
                 args["calculate_divisions"] = True
         else:
-            files = self._write_frame(data if not lazy else source.read(), fs, root, kwargs)
+            files, noted = self._write_frame(data if not lazy else source.read(), fs, root, kwargs)
+        if noted:  # the copy reads what parquet does not hold from the files (restore.py)
+            args["restore"] = True
         return DRIVER, args, content_hash(files)
 
     @staticmethod
-    def _write_frame(df: Any, fs: Any, root: str, kwargs: dict) -> list[tuple]:
-        """Write ``df`` as one file; return its (name, size, SHA-256)."""
+    def _write_frame(df: Any, fs: Any, root: str, kwargs: dict) -> tuple[list[tuple], bool]:
+        """Write ``df`` as one file; return its (name, size, SHA-256), and
+        whether anything parquet does not hold was noted."""
         import pandas as pd
 
         if not isinstance(df, pd.DataFrame):
@@ -292,13 +295,16 @@ class DataFramePersister:
                 f"a dataframe source's read() returned {type(df).__name__}, not a pandas DataFrame"
             )
         name = "part.00000.parquet"
-        _, size, digest = _write_part(df, fs, f"{root}/{name}", not _fresh_range(df.index), None, kwargs)
-        return [(name, size, digest)]
+        ours = restore.encoded(restore.noted(df, df.index))
+        _, size, digest = _write_part(df, fs, f"{root}/{name}", not _fresh_range(df.index), None,
+                                      kwargs, ours)
+        return [(name, size, digest)], ours is not None
 
     @staticmethod
-    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> tuple[bool, list]:
+    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> tuple[bool, list, bool]:
         """Write every partition; return (whether the index and known divisions
-        were kept, each file's (name, size, SHA-256))."""
+        were kept, each file's (name, size, SHA-256), whether anything parquet
+        does not hold was noted)."""
         import dask
 
         preserve = not _default_index(ddf)
@@ -309,7 +315,7 @@ class DataFramePersister:
             pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
             logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
         bools = bool_text_columns(source, meta)
-        ours = json.dumps({"bool_text": bools}).encode() if bools else None
+        ours = restore.encoded(restore.noted(meta, None, bools))
         write = dask.delayed(_write_part, pure=False)
         parts = ddf.to_delayed()
         width = max(5, len(str(len(parts) - 1)))
@@ -336,8 +342,8 @@ class DataFramePersister:
                 fs.rm(path)
             done = run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
             divisions = False
-        return divisions, [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
-
+        files = [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
+        return divisions, files, ours is not None
 
 
 def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: dict,

@@ -14,6 +14,7 @@ from intake.source import base
 from intake_parquet.source import ParquetSource
 
 from ._common import OURS, guard_gone
+from .restore import decoded, restored, restored_dask
 
 
 def _looks_boolean(s) -> bool:
@@ -26,66 +27,50 @@ def _looks_boolean(s) -> bool:
     return set(head.unique()) <= {"True", "False"}
 
 
-def restore_bools(df, columns: list[str]):
-    """``df`` with each of ``columns`` whose values are all 'True' or 'False'
-    (or missing) as the objects pandas reads from a CSV: True, False, NaN."""
-    import numpy as np
-
-    for c in columns:
-        if c not in df.columns:
-            continue
-        s = df[c]
-        present = s.dropna()
-        if len(present) and set(present.unique()) <= {"True", "False"}:
-            out = s.map({"True": True, "False": False}).astype(object)
-            out[s.isna()] = np.nan
-            df[c] = out
-    return df
-
-
 class PersistedParquetSource(ParquetSource):
     """A dataframe persisted by intake-persistplus: a folder of parquet files.
 
     ``calculate_divisions=True`` (recorded when the original's ``to_dask()`` had
     known divisions) makes ``to_dask()`` compute them again from the files'
-    statistics; ``read()`` is unaffected.
+    statistics; ``read()`` is unaffected. ``restore=True`` (recorded when the
+    writer noted what parquet does not hold: column labels that are not text,
+    numeric categories, a ``DatetimeIndex``'s ``freq``, booleans written as
+    text) puts that back (:mod:`.restore`), from the first file's footer.
     """
 
     name = "persisted_parquet"
 
-    def __init__(self, urlpath, metadata=None, storage_options=None, calculate_divisions=False, **kwargs):
+    def __init__(self, urlpath, metadata=None, storage_options=None, calculate_divisions=False,
+                 restore=False, **kwargs):
         super().__init__(urlpath, metadata=metadata, storage_options=storage_options, **kwargs)
         self._calculate_divisions = bool(calculate_divisions)
+        self._restore = restore is True
 
     @guard_gone
     def read(self):
         import pandas as pd
 
         df = super().read()
-        # only a text column that starts with 'True'/'False' makes the footer worth reading
+        if self._restore:
+            return restored(df, self._noted())
+        # copies written before `restore` was recorded: only a text column that
+        # starts with 'True'/'False' makes the footer worth reading
         if any(isinstance(dt, pd.StringDtype) and _looks_boolean(df[c]) for c, dt in df.dtypes.items()):
-            df = restore_bools(df, self._bool_text())
+            df = restored(df, {"bool_text": self._noted().get("bool_text")})
         return df
 
-    def _bool_text(self) -> list[str]:
-        """The columns the writer noted may be booleans written as text
-        (:func:`.dataframe.bool_text_columns`), from the first file's footer."""
-        import json
-
+    def _noted(self) -> dict:
+        """What the writer noted in the first file's footer (:mod:`.restore`)."""
         import fsspec
         import pyarrow.parquet as pq
 
         fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
         files = sorted(p for p in fs.find(root) if p.endswith(".parquet"))
         if not files:
-            return []
+            return {}
         with fs.open(files[0], "rb") as f:
             md = pq.read_schema(f).metadata or {}
-        try:
-            cols = json.loads(md[OURS]).get("bool_text", []) if OURS in md else []
-        except (ValueError, AttributeError):
-            return []
-        return [c for c in cols if isinstance(c, str)]
+        return decoded(md.get(OURS))
 
     @guard_gone
     def read_partition(self, i):
@@ -101,6 +86,8 @@ class PersistedParquetSource(ParquetSource):
             calculate_divisions=self._calculate_divisions,
             **self._kwargs,
         )
+        if self._restore:
+            self._df = restored_dask(self._df, self._noted())
         return self._df
 
     @guard_gone
