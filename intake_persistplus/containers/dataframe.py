@@ -316,6 +316,7 @@ class DataFramePersister:
             logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
         bools = bool_text_columns(source, meta)
         ours = restore.encoded(restore.noted(meta, None, bools))
+        noted = bool(restore.noted(meta))  # booleans as text: read() looks at its data first
         write = dask.delayed(_write_part, pure=False)
         parts = ddf.to_delayed()
         width = max(5, len(str(len(parts) - 1)))
@@ -343,7 +344,7 @@ class DataFramePersister:
             done = run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
             divisions = False
         files = [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
-        return divisions, files, ours is not None
+        return divisions, files, noted
 
 
 def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: dict,
