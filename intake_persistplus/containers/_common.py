@@ -192,18 +192,25 @@ def guard_gone(method: Any) -> Any:
     return guarded
 
 
-def writer_kwargs(schema: Any, kw: dict) -> dict:
-    """The parquet writer's arguments for a table of ``schema``: dictionary
-    encoding on text (and categorical) columns only unless the user's arguments say otherwise;
-    there it pays (repeated strings become small integers), on numbers it
-    mostly costs time for nothing."""
+def writer_kwargs(table: Any, kw: dict) -> dict:
+    """The parquet writer's arguments for ``table``: dictionary encoding on the
+    columns where it pays, unless the user's arguments say otherwise:
+    categoricals, and text columns whose first values repeat (fewer distinct
+    values than half of the first 65,536); on numbers, and on text that is
+    mostly distinct, it costs time for little."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if "use_dictionary" in kw:
         return dict(kw)
-    kept = [f.name for f in schema
-            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-            or pa.types.is_dictionary(f.type)]  # categoricals keep their categories' order
+    kept = []
+    for field in table.schema:
+        if pa.types.is_dictionary(field.type):
+            kept.append(field.name)  # categoricals keep their categories' order
+        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            head = table.column(field.name).slice(0, 1 << 16)
+            if len(head) < 64 or pc.count_distinct(head).as_py() * 2 <= len(head):
+                kept.append(field.name)
     return {**kw, "use_dictionary": kept}
 
 
@@ -225,5 +232,5 @@ def write_table(table: Any, fs: Any, path: str, kw: dict) -> tuple[int, str]:
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **writer_kwargs(table.schema, kw))
+    pq.write_table(table, sink, **writer_kwargs(table, kw))
     return write_buffer(sink.getvalue(), fs, path)

@@ -220,8 +220,10 @@ def _update(state: list, values: Any) -> None:
     state[2] = state[2] and pc.all(pc.is_in(present, value_set=pa.array(["True", "False"]))).as_py()
 
 
-def _reader(block: bytes, first: bool, plan: Plan) -> Any:
-    """pyarrow's streaming CSV reader over the block, as pandas would see it."""
+def parse(block: bytes, first: bool, plan: Plan) -> Any:
+    """The block as an arrow table, parsed by pyarrow (all its threads) as
+    pandas would see it. Raises :class:`NotExact` where pyarrow cannot
+    promise pandas' result."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -234,72 +236,55 @@ def _reader(block: bytes, first: bool, plan: Plan) -> Any:
         raise NotExact("a line that starts like the header")
     else:
         skip = 0
-    reader = pacsv.open_csv(
-        pa.py_buffer(block),
-        read_options=pacsv.ReadOptions(
-            column_names=None if first else names, skip_rows=skip, block_size=1 << 24
-        ),
-        parse_options=pacsv.ParseOptions(delimiter=plan.sep, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict(zip(names, plan.schema.types, strict=True)),
-            null_values=NA_STRINGS, true_values=TRUE, false_values=FALSE,
-            strings_can_be_null=True, quoted_strings_can_be_null=True,
-        ),
-    )
-    if reader.schema.names != names:
-        raise NotExact(f"column names {reader.schema.names}, not {names}")
-    return reader
-
-
-def encode(block: bytes, first: bool, plan: Plan, kw: dict, metadata: dict) -> Any:
-    """The block as one parquet file in memory (a pyarrow buffer), parsed and
-    written a batch at a time, in row groups of ``row_group_size`` rows
-    (pyarrow's default, 1Mi, unless the writer arguments say). Raises
-    :class:`NotExact` where pyarrow cannot promise pandas' result."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ._common import writer_kwargs
-
-    schema = plan.schema.with_metadata({**(plan.schema.metadata or {}), **metadata})
-    kw = writer_kwargs(schema, kw)
-    group = kw.pop("row_group_size", None) or 1 << 20
-    strict = [c for c, kind in plan.kinds.items() if kind in ("int", "bool")]
-    chunks = _Chunks([c for c, kind in plan.kinds.items() if kind == "text"], plan.chunk)
-    sink = pa.BufferOutputStream()
     try:
-        reader = _reader(block, first, plan)
-        with pq.ParquetWriter(sink, schema, **kw) as writer:
-            pending: list = []
-            rows = 0
-            for batch in reader:
-                for col in strict:
-                    if batch.column(col).null_count:
-                        raise NotExact(f"gaps in column {col!r}, which pandas reads as another type")
-                chunks.feed(batch)
-                pending.append(batch)
-                rows += batch.num_rows
-                while rows >= group:
-                    table = pa.Table.from_batches(pending).cast(schema)
-                    writer.write_table(table.slice(0, group), row_group_size=group)
-                    pending, rows = table.slice(group).to_batches(), rows - group
-            chunks.close()
-            if rows:
-                writer.write_table(pa.Table.from_batches(pending).cast(schema), row_group_size=group)
+        table = pacsv.read_csv(
+            pa.py_buffer(block),
+            read_options=pacsv.ReadOptions(
+                column_names=None if first else names, skip_rows=skip, block_size=1 << 24
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=plan.sep, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict(zip(names, plan.schema.types, strict=True)),
+                null_values=NA_STRINGS, true_values=TRUE, false_values=FALSE,
+                strings_can_be_null=True, quoted_strings_can_be_null=True,
+            ),
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise NotExact(f"pyarrow: {e}") from None
-    return sink.getvalue()
+    if table.schema.names != names:
+        raise NotExact(f"column names {table.schema.names}, not {names}")
+    for col, kind in plan.kinds.items():
+        if kind in ("int", "bool") and table.column(col).null_count:
+            raise NotExact(f"gaps in column {col!r}, which pandas reads as another type")
+    chunks = _Chunks([c for c, kind in plan.kinds.items() if kind == "text"], plan.chunk)
+    chunks.feed(table)
+    chunks.close()
+    return table.cast(plan.schema)
 
 
-def write_block(block: bytes, first: bool, plan: Plan, fs: Any, path: str, kw: dict,
+class Block:
+    """One of dask's byte blocks, read inside the task that parses it (so a
+    block is in memory only while it is parsed and written)."""
+
+    def __init__(self, lazy: Any):
+        self.lazy = lazy
+
+    def get(self) -> bytes:
+        return self.lazy.compute(scheduler="sync")
+
+
+def write_block(block: Block | bytes, first: bool, plan: Plan, fs: Any, path: str, kw: dict,
                 metadata: dict) -> tuple[int, str] | None:
-    """Parse and write one block; (bytes written, SHA-256), or None when it
-    must be written from its pandas partition instead."""
-    from ._common import write_buffer
+    """Read, parse and write one block; (bytes written, SHA-256), or None when
+    it must be written from its pandas partition instead."""
+    from ._common import write_table
 
+    data = block.get() if isinstance(block, Block) else block
     try:
-        buf = encode(block, first, plan, kw, metadata)
+        table = parse(data, first, plan)
     except NotExact as e:
         logger.debug("a block is read by pandas: %s", e)
         return None
-    return write_buffer(buf, fs, path)
+    del data
+    md = {**(plan.schema.metadata or {}), **metadata}
+    return write_table(table.replace_schema_metadata(md), fs, path, kw)

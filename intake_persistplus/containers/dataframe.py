@@ -54,17 +54,24 @@ def _default_string_dtype():
     return pd.Series(["a"]).dtype  # "str" in pandas 3, object before
 
 
-def _read_dtypes(source: Any, meta: Any) -> dict:
-    """Dtypes that ``source.read()`` gives for the string columns of ``meta``."""
+def discovered(source: Any) -> Any:
+    """``source.discover()``, or None where it fails (it is best effort). Called
+    before ``to_dask()``: intake-parquet's fails after it (``KeyError:
+    'extra_metadata'``), which left the copy's text columns in dask's dtype."""
+    try:
+        return source.discover()
+    except Exception as e:
+        logger.debug("discover() failed on %s: %s", label(source), type(e).__name__)
+        return None
+
+
+def _read_dtypes(found: Any, meta: Any) -> dict:
+    """Dtypes that ``source.read()`` gives for the string columns of ``meta``,
+    from what ``source.discover()`` returned (``found``)."""
     import pandas as pd
 
     cols = [c for c, dt in meta.dtypes.items() if isinstance(dt, pd.StringDtype)]
-    if not cols:
-        return {}
-    try:
-        found = source.discover()
-    except Exception as e:  # discover is best effort
-        logger.debug("discover() failed on %s: %s", label(source), type(e).__name__)
+    if not cols or found is None:
         return {}
     if isinstance(found, pd.DataFrame):
         dtypes = found.dtypes
@@ -263,11 +270,12 @@ class DataFramePersister:
         self.check_kwargs(kwargs)
         fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))
         fs.makedirs(root, exist_ok=True)
+        found = discovered(source)  # before to_dask(): see discovered()
         data, lazy = lazy_or_eager(source)
         args = {"urlpath": path, "engine": "pyarrow"}
         if lazy and hasattr(data, "to_delayed"):
             try:
-                divisions, files, noted = self._write_dask(source, data, fs, root, kwargs)
+                divisions, files, noted = self._write_dask(source, data, fs, root, kwargs, found)
             except ValueError as e:
                 if not _guessed_wrong(e):
                     raise
@@ -301,7 +309,8 @@ class DataFramePersister:
         return [(name, size, digest)], ours is not None
 
     @staticmethod
-    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> tuple[bool, list, bool]:
+    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict,
+                    found: Any = None) -> tuple[bool, list, bool]:
         """Write every partition; return (whether the index and known divisions
         were kept, each file's (name, size, SHA-256), whether anything parquet
         does not hold was noted)."""
@@ -309,7 +318,7 @@ class DataFramePersister:
 
         preserve = not _default_index(ddf)
         meta = ddf._meta
-        as_read = _read_dtypes(source, meta)
+        as_read = _read_dtypes(found, meta)
         pandas_md = None
         if as_read:
             pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
@@ -357,7 +366,7 @@ def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: d
     plan, blocks, first = fast
     metadata = {b"pandas": pandas_md, **({OURS: ours} if ours is not None else {})}
     write = dask.delayed(csvfast.write_block, pure=False)
-    done = compute(*[write(block, is_first, plan, fs, path, kwargs, metadata)
+    done = compute(*[write(csvfast.Block(block), is_first, plan, fs, path, kwargs, metadata)
                      for block, is_first, path in zip(blocks, first, paths, strict=True)])
     done = [None if d is None else (True, *d) for d in done]
     slow = [i for i, d in enumerate(done) if d is None]

@@ -17,13 +17,20 @@ from ._common import OURS, guard_gone
 from .restore import decoded, restore_bools, restored, restored_dask
 
 
+def _is_local(fs) -> bool:
+    protocol = fs.protocol
+    return "file" in (protocol if isinstance(protocol, (tuple, list)) else (protocol,))
+
+
 def _looks_boolean(s) -> bool:
     """Whether the first values of a text column present are all 'True' or 'False'."""
-    present = s.notna().to_numpy()
-    if not present.any():
-        return False
-    start = int(present.argmax())
-    head = s.iloc[start:start + 256].dropna()
+    head = s.iloc[:256].dropna()
+    if not len(head):  # rarely: the column starts with 256 gaps
+        present = s.notna().to_numpy()
+        if not present.any():
+            return False
+        start = int(present.argmax())
+        head = s.iloc[start:start + 256].dropna()
     return set(head.unique()) <= {"True", "False"}
 
 
@@ -83,8 +90,13 @@ class PersistedParquetSource(ParquetSource):
         files = [p for p in fs.ls(root, detail=False) if p.endswith(".parquet")]
         if len(files) != 1:
             return None
-        with fs.open(files[0], "rb") as f:
-            table = pq.ParquetFile(f).read()
+        if _is_local(fs):  # pyarrow's own reads (threaded, no Python in between)
+            file = pq.ParquetFile(files[0], pre_buffer=True)
+            # several row groups: the dataset reader decodes them in parallel
+            table = file.read() if file.num_row_groups < 2 else pq.read_table(files[0])
+        else:
+            with fs.open(files[0], "rb") as f:
+                table = pq.ParquetFile(f).read()
         md = table.schema.metadata or {}
         df = arrow_table_to_pandas(table)
         if b"PANDAS_ATTRS" in md:  # as pd.read_parquet does
