@@ -95,7 +95,7 @@ class Plan:
 
 def plan(source: Any, ddf: Any) -> tuple[Plan, list, list] | None:
     """How to write ``source`` (intake's ``csv`` driver) block by block: the
-    plan, dask's byte blocks (delayed, one per partition of ``ddf``) and which
+    plan, dask's byte blocks (:class:`Block`, one per partition of ``ddf``) and which
     of them start a file; None when it must take the usual path (the reason
     is logged)."""
     found = _planned(source, ddf)
@@ -131,7 +131,8 @@ def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
     if kinds is None:
         return f"column types {dict(ddf._meta.dtypes.astype(str))}"
     storage_options = getattr(data, "storage_options", None) or {}
-    if any(infer_compression(p) for p in _paths(data.url, storage_options)):
+    fs, paths = _paths(data.url, storage_options)
+    if any(infer_compression(p) for p in paths):
         return "compressed files"
     blocksize = kwargs.get("blocksize", "default")
     if blocksize == "default":
@@ -139,8 +140,15 @@ def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
     sample, values = read_bytes(data.url, delimiter=b"\n", blocksize=blocksize,
                                 sample=int(kwargs.get("sample", 256000)), compression=None,
                                 **storage_options)
-    values = [v for v in (values if isinstance(values[0], (list, tuple)) else [values]) if v]
-    blocks = [b for per_file in values for b in per_file]
+    values = values if isinstance(values[0], (list, tuple)) else [values]
+    if len(values) != len(paths):
+        return f"{len(values)} lists of blocks for {len(paths)} files"
+    local = "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+    blocks = [
+        # a local file of one block: pyarrow reads it itself (no copy, reading while parsing)
+        Block(path=path) if local and len(per_file) == 1 else Block(lazy=b)
+        for path, per_file in zip(paths, values, strict=True) for b in per_file
+    ]
     if len(blocks) != ddf.npartitions:
         return f"{len(blocks)} blocks for {ddf.npartitions} partitions"
     first = [i == 0 for per_file in values for i in range(len(per_file))]
@@ -157,10 +165,12 @@ def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
     return Plan(header, kinds, schema, sep), blocks, first
 
 
-def _paths(url: Any, storage_options: dict) -> list[str]:
+def _paths(url: Any, storage_options: dict) -> tuple[Any, list[str]]:
+    """The file system and the files of ``url``, as ``dask.bytes.read_bytes`` expands them."""
     import fsspec
 
-    return list(fsspec.core.get_fs_token_paths(url, mode="rb", storage_options=storage_options)[2])
+    fs, _, paths = fsspec.core.get_fs_token_paths(url, mode="rb", storage_options=storage_options)
+    return fs, list(paths)
 
 
 class NotExact(Exception):
@@ -220,7 +230,7 @@ def _update(state: list, values: Any) -> None:
     state[2] = state[2] and pc.all(pc.is_in(present, value_set=pa.array(["True", "False"]))).as_py()
 
 
-def parse(block: bytes, first: bool, plan: Plan) -> Any:
+def parse(block: bytes | str, first: bool, plan: Plan) -> Any:
     """The block as an arrow table, parsed by pyarrow (all its threads) as
     pandas would see it. Raises :class:`NotExact` where pyarrow cannot
     promise pandas' result."""
@@ -228,7 +238,11 @@ def parse(block: bytes, first: bool, plan: Plan) -> Any:
     import pyarrow.csv as pacsv
 
     names = plan.schema.names
-    if first:
+    if isinstance(block, str):  # a whole local file
+        if not first:
+            raise NotExact("a file that is not its first block")
+        skip = 0
+    elif first:
         skip = 0  # the file's own header line: its names must be the guessed ones
     elif block.startswith(plan.header):
         skip = 1  # dask takes such a line for the header (and pandas drops it)
@@ -238,7 +252,7 @@ def parse(block: bytes, first: bool, plan: Plan) -> Any:
         skip = 0
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(block),
+            block if isinstance(block, str) else pa.py_buffer(block),
             read_options=pacsv.ReadOptions(
                 column_names=None if first else names, skip_rows=skip, block_size=1 << 24
             ),
@@ -264,13 +278,14 @@ def parse(block: bytes, first: bool, plan: Plan) -> Any:
 
 class Block:
     """One of dask's byte blocks, read inside the task that parses it (so a
-    block is in memory only while it is parsed and written)."""
+    block is in memory only while it is parsed and written); or a whole local
+    file that is one block, which pyarrow reads itself."""
 
-    def __init__(self, lazy: Any):
-        self.lazy = lazy
+    def __init__(self, lazy: Any = None, path: str | None = None):
+        self.lazy, self.path = lazy, path
 
-    def get(self) -> bytes:
-        return self.lazy.compute(scheduler="sync")
+    def get(self) -> bytes | str:
+        return self.path if self.path is not None else self.lazy.compute(scheduler="sync")
 
 
 def write_block(block: Block | bytes, first: bool, plan: Plan, fs: Any, path: str, kw: dict,

@@ -366,7 +366,7 @@ def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: d
     plan, blocks, first = fast
     metadata = {b"pandas": pandas_md, **({OURS: ours} if ours is not None else {})}
     write = dask.delayed(csvfast.write_block, pure=False)
-    done = compute(*[write(csvfast.Block(block), is_first, plan, fs, path, kwargs, metadata)
+    done = compute(*[write(block, is_first, plan, fs, path, kwargs, metadata)
                      for block, is_first, path in zip(blocks, first, paths, strict=True)])
     done = [None if d is None else (True, *d) for d in done]
     slow = [i for i, d in enumerate(done) if d is None]
