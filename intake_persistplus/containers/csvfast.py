@@ -145,9 +145,8 @@ def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
         return f"{len(values)} lists of blocks for {len(paths)} files"
     local = "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
     blocks = [
-        # a local file of one block: pyarrow reads it itself (no copy, reading while parsing)
-        Block(path=path) if local and len(per_file) == 1 else Block(lazy=b)
-        for path, per_file in zip(paths, values, strict=True) for b in per_file
+        block for path, per_file in zip(paths, values, strict=True)
+        for block in _blocks(path, per_file, fs if local else None)
     ]
     if len(blocks) != ddf.npartitions:
         return f"{len(blocks)} blocks for {ddf.npartitions} partitions"
@@ -230,7 +229,7 @@ def _update(state: list, values: Any) -> None:
     state[2] = state[2] and pc.all(pc.is_in(present, value_set=pa.array(["True", "False"]))).as_py()
 
 
-def parse(block: bytes | str, first: bool, plan: Plan) -> Any:
+def parse(block: Any, first: bool, plan: Plan) -> Any:
     """The block as an arrow table, parsed by pyarrow (all its threads) as
     pandas would see it. Raises :class:`NotExact` where pyarrow cannot
     promise pandas' result."""
@@ -241,18 +240,20 @@ def parse(block: bytes | str, first: bool, plan: Plan) -> Any:
     if isinstance(block, str):  # a whole local file
         if not first:
             raise NotExact("a file that is not its first block")
-        skip = 0
-    elif first:
+        start = b""
+    else:
+        start = block.head(len(plan.header)) if isinstance(block, _Range) else block[:len(plan.header)]
+    if first:
         skip = 0  # the file's own header line: its names must be the guessed ones
-    elif block.startswith(plan.header):
+    elif start.startswith(plan.header):
         skip = 1  # dask takes such a line for the header (and pandas drops it)
-    elif block.startswith(plan.header.rstrip()):
+    elif start.startswith(plan.header.rstrip()):
         raise NotExact("a line that starts like the header")
     else:
         skip = 0
     try:
         table = pacsv.read_csv(
-            block if isinstance(block, str) else pa.py_buffer(block),
+            block if isinstance(block, (str, _Range)) else pa.py_buffer(block),
             read_options=pacsv.ReadOptions(
                 column_names=None if first else names, skip_rows=skip, block_size=1 << 24
             ),
@@ -270,22 +271,103 @@ def parse(block: bytes | str, first: bool, plan: Plan) -> Any:
     for col, kind in plan.kinds.items():
         if kind in ("int", "bool") and table.column(col).null_count:
             raise NotExact(f"gaps in column {col!r}, which pandas reads as another type")
+        if kind == "float" and _huge_whole_numbers(table.column(col)):
+            # pandas reads a column holding an integer past int64/uint64 as text
+            # (gaps as '', no floats), depending on the order of its values
+            raise NotExact(f"whole numbers past 2**63 in column {col!r}")
     chunks = _Chunks([c for c, kind in plan.kinds.items() if kind == "text"], plan.chunk)
     chunks.feed(table)
     chunks.close()
     return table.cast(plan.schema)
 
 
+def _huge_whole_numbers(values: Any) -> bool:
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(values)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None or (abs(low) < 2.0**63 and abs(high) < 2.0**63):
+        return False  # (NaN and inf: not whole numbers pandas could have read as integers)
+    big = pc.greater_equal(pc.abs(values), 2.0**63)
+    whole = pc.and_(pc.is_finite(values), pc.equal(pc.floor(values), values))
+    return bool(pc.any(pc.and_(big, whole)).as_py())
+
+
 class Block:
     """One of dask's byte blocks, read inside the task that parses it (so a
-    block is in memory only while it is parsed and written); or a whole local
-    file that is one block, which pyarrow reads itself."""
+    block is in memory only while it is parsed and written). On a local disk
+    pyarrow reads it from the file itself, a piece at a time while parsing
+    (``path`` and dask's ``offset`` and ``length``; no ``length``: the whole
+    file); elsewhere it is dask's own read (``lazy``)."""
 
-    def __init__(self, lazy: Any = None, path: str | None = None):
-        self.lazy, self.path = lazy, path
+    def __init__(self, lazy: Any = None, path: str | None = None, offset: int = 0,
+                 length: int | None = None):
+        self.lazy, self.path, self.offset, self.length = lazy, path, offset, length
 
-    def get(self) -> bytes | str:
-        return self.path if self.path is not None else self.lazy.compute(scheduler="sync")
+    def get(self) -> Any:
+        if self.path is None:
+            return self.lazy.compute(scheduler="sync")
+        if self.length is None:
+            return self.path
+        return _Range(self.path, self.offset, self.length)
+
+
+def _blocks(path: str, lazy: list, fs: Any) -> list[Block]:
+    """dask's blocks of one file; for a local file, as ranges of it. The
+    offsets are those dask chose (they are in its keys, ``read-block-<offset>-``),
+    the lengths follow from them; where its keys say otherwise, dask reads."""
+    import re
+
+    if fs is None:
+        return [Block(lazy=b) for b in lazy]
+    if len(lazy) == 1:
+        return [Block(path=path)]
+    found = [re.match(r"read-block-(\d+)-", str(getattr(b, "key", ""))) for b in lazy]
+    offsets = [int(m.group(1)) for m in found if m]
+    size = fs.size(path)
+    if len(offsets) != len(lazy) or offsets[0] != 0 or offsets != sorted(set(offsets)) or offsets[-1] >= size:
+        return [Block(lazy=b) for b in lazy]
+    ends = [*offsets[1:], size]
+    return [Block(path=path, offset=o, length=e - o) for o, e in zip(offsets, ends, strict=True)]
+
+
+class _Range:
+    """The bytes of a local file that ``fsspec.utils.read_block`` (dask's read)
+    returns for ``offset`` and ``length`` with the delimiter ``\\n``, as a file
+    pyarrow reads a piece at a time."""
+
+    def __init__(self, path: str, offset: int, length: int):
+        from fsspec.utils import seek_delimiter
+
+        self._f = open(path, "rb")  # noqa: SIM115 (closed by close(), pyarrow's last call)
+        self._f.seek(offset)
+        seek_delimiter(self._f, b"\n", 2**16)
+        start = self._f.tell()
+        self._f.seek(start + length - (start - offset))
+        seek_delimiter(self._f, b"\n", 2**16)
+        self._end = self._f.tell()
+        self._f.seek(start)
+        self.closed = False
+
+    def head(self, n: int) -> bytes:
+        at = self._f.tell()
+        data = self._f.read(min(n, self._end - at))
+        self._f.seek(at)
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._end - self._f.tell()
+        return self._f.read(left if n is None or n < 0 else min(n, left))
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        self._f.close()
 
 
 def write_block(block: Block | bytes, first: bool, plan: Plan, fs: Any, path: str, kw: dict,
@@ -300,6 +382,9 @@ def write_block(block: Block | bytes, first: bool, plan: Plan, fs: Any, path: st
     except NotExact as e:
         logger.debug("a block is read by pandas: %s", e)
         return None
+    finally:
+        if isinstance(data, _Range):
+            data.close()
     del data
     md = {**(plan.schema.metadata or {}), **metadata}
     return write_table(table.replace_schema_metadata(md), fs, path, kw)
