@@ -136,6 +136,13 @@ def test_quirky_csvs_round_trip_path_by_path(csv, persist_dir, caplog):
             return
         caplog.clear()
         with caplog.at_level(logging.DEBUG, logger=FAST_LOG):
+            if want_dask is None and _python_ints(want_read):
+                # to_dask() fails, and read() holds integers past int64 (Python ints),
+                # which parquet cannot hold: a clear error naming the column
+                with pytest.raises(TypeError, match="cannot be written to parquet"):
+                    original.persist()
+                event("read()'s Python ints cannot be stored")
+                return
             persisted = original.persist()
         said = " ".join(_fast_log(caplog))
         event("fast path not taken" if "not taken" in said else
@@ -155,6 +162,11 @@ def test_quirky_csvs_round_trip_path_by_path(csv, persist_dir, caplog):
             pd.testing.assert_frame_equal(persisted.read(), want_read, check_exact=True)
         else:
             event("the original's read() and to_dask() disagree")
+
+
+def _python_ints(df: pd.DataFrame) -> bool:
+    return any(isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**64
+               for c in df.columns if df[c].dtype == object for v in df[c].tolist())
 
 
 def dask_view(df: pd.DataFrame) -> pd.DataFrame:

@@ -226,11 +226,25 @@ def write_buffer(buf: Any, fs: Any, path: str) -> tuple[int, str]:
 
 
 def write_table(table: Any, fs: Any, path: str, kw: dict) -> tuple[int, str]:
-    """Write an arrow table as one parquet file, encoded in memory then written
-    in one call; return (bytes written, SHA-256)."""
+    """Write an arrow table as one parquet file; return (bytes written, SHA-256).
+    On a local disk pyarrow writes the file itself and the hash is taken from
+    it afterwards (from the page cache); elsewhere the file is encoded in
+    memory and written in one call."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **writer_kwargs(table, kw))
-    return write_buffer(sink.getvalue(), fs, path)
+    kw = writer_kwargs(table, kw)
+    protocol = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    if "file" not in protocol:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **kw)
+        return write_buffer(sink.getvalue(), fs, path)
+    import hashlib
+
+    pq.write_table(table, path, **kw)
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()

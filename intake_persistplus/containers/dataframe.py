@@ -163,7 +163,7 @@ def _unwritable_columns(df: Any) -> list[str]:
     for col in df.columns:
         try:
             pa.Table.from_pandas(df[[col]], preserve_index=False)
-        except (pa.ArrowException, TypeError, ValueError):
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
             bad.append(f"{col!r} ({df[col].dtype})")
     return bad
 
@@ -182,7 +182,7 @@ def _write_part(
         return None
     try:
         table = pa.Table.from_pandas(df, preserve_index=preserve_index)
-    except (pa.ArrowException, TypeError, ValueError) as e:
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as e:
         bad = _unwritable_columns(df) or ["(the index)"]
         raise TypeError(
             f"column(s) {', '.join(bad)} cannot be written to parquet ({e}); convert them "
