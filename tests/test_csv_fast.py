@@ -316,6 +316,22 @@ def test_a_type_change_past_dasks_guess_persists_from_read(tmp_path, persist_dir
     pd.testing.assert_frame_equal(served.to_dask().compute(), dask_view(want), check_exact=True)
 
 
+def test_pandas_missing_values_and_booleans_are_pyarrows():
+    """The fast path parses with pandas' own missing-value strings and boolean
+    words: a pandas that changes them is noticed here."""
+    import io
+
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from intake_persistplus.containers.csvfast import FALSE, NA_STRINGS, TRUE
+
+    assert set(NA_STRINGS) == set(STR_NA_VALUES)
+    words = pd.read_csv(io.StringIO("x\n" + "\n".join(TRUE + FALSE) + "\n"))["x"]
+    assert words.dtype == bool and words.tolist() == [True] * len(TRUE) + [False] * len(FALSE)
+    for other in ("tRue", "T", "yes", "1"):  # not booleans to pandas: then neither to pyarrow
+        assert pd.read_csv(io.StringIO(f"x\nTrue\n{other}\n"))["x"].dtype != bool
+
+
 def test_reader_arguments_it_cannot_honour_take_the_usual_path(tmp_path, persist_dir, caplog):
     make_frame(100).to_csv(tmp_path / "t.csv", index=False)
     args = {"urlpath": "{{ CATALOG_DIR }}t.csv", "na_values": ["alpha"]}

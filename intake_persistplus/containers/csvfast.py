@@ -15,6 +15,8 @@ this way only when the result is certainly what pandas would have made of it:
 * a text column whose every chunk of rows, as pandas reads them, holds a value
   that pandas cannot take for a number or a boolean (else pandas would have
   turned ``007`` into ``7``), or only the words True/False, or only gaps;
+* a float column without whole numbers past 2**63 (pandas reads a column
+  holding an integer past ``int64``/``uint64`` as text, gaps as '');
 * anything pyarrow refuses (a field too many, a value out of range, bytes
   that are not UTF-8...).
 
