@@ -47,7 +47,7 @@ floats = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(lambda x: f"{x:.17g}"),
     st.sampled_from(["inf", "-Infinity", "1e400", "NAN", "1.5E-300", ".5", "5.", "1e5"]),
 )
-bools = st.sampled_from(["True", "False", "TRUE", "false", "true", "FALSE"])
+bools = st.sampled_from(["True", "False", "TRUE", "false", "true", "FALSE", "tRue", "fALSE"])
 dates = st.one_of(st.dates().map(str), st.datetimes().map(lambda d: d.isoformat(sep=" ")))
 texts = st.one_of(
     st.sampled_from(["a,b", 'say "hi"', "line\nbreak", "héllo", "日本語", "🙂", " padded ",
@@ -328,8 +328,10 @@ def test_pandas_missing_values_and_booleans_are_pyarrows():
     assert set(NA_STRINGS) == set(STR_NA_VALUES)
     words = pd.read_csv(io.StringIO("x\n" + "\n".join(TRUE + FALSE) + "\n"))["x"]
     assert words.dtype == bool and words.tolist() == [True] * len(TRUE) + [False] * len(FALSE)
-    for other in ("tRue", "T", "yes", "1"):  # not booleans to pandas: then neither to pyarrow
+    for other in ("T", "yes", "1"):  # not booleans to pandas: then neither to pyarrow
         assert pd.read_csv(io.StringIO(f"x\nTrue\n{other}\n"))["x"].dtype != bool
+    # pandas 3 also takes "tRue" for True; pyarrow is not given such words, so a
+    # block holding one is read by pandas (the property test draws them)
 
 
 def test_reader_arguments_it_cannot_honour_take_the_usual_path(tmp_path, persist_dir, caplog):
