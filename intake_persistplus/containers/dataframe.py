@@ -55,9 +55,7 @@ def _default_string_dtype():
 
 
 def discovered(source: Any) -> Any:
-    """``source.discover()``, or None where it fails (it is best effort). Called
-    before ``to_dask()``: intake-parquet's fails after it (``KeyError:
-    'extra_metadata'``), which left the copy's text columns in dask's dtype."""
+    """``source.discover()``, or None where it fails (it is best effort)."""
     try:
         return source.discover()
     except Exception as e:
@@ -270,12 +268,11 @@ class DataFramePersister:
         self.check_kwargs(kwargs)
         fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))
         fs.makedirs(root, exist_ok=True)
-        found = discovered(source)  # before to_dask(): see discovered()
         data, lazy = lazy_or_eager(source)
         args = {"urlpath": path, "engine": "pyarrow"}
         if lazy and hasattr(data, "to_delayed"):
             try:
-                divisions, files, noted = self._write_dask(source, data, fs, root, kwargs, found)
+                divisions, files, noted = self._write_dask(source, data, fs, root, kwargs)
             except ValueError as e:
                 if not _guessed_wrong(e):
                     raise
@@ -309,16 +306,17 @@ class DataFramePersister:
         return [(name, size, digest)], ours is not None
 
     @staticmethod
-    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict,
-                    found: Any = None) -> tuple[bool, list, bool]:
+    def _write_dask(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict) -> tuple[bool, list, bool]:
         """Write every partition; return (whether the index and known divisions
         were kept, each file's (name, size, SHA-256), whether anything parquet
         does not hold was noted)."""
         import dask
+        import pandas as pd
 
         preserve = not _default_index(ddf)
         meta = ddf._meta
-        as_read = _read_dtypes(found, meta)
+        texts = any(isinstance(dt, pd.StringDtype) for dt in meta.dtypes)
+        as_read = _read_dtypes(discovered(source) if texts else None, meta)
         pandas_md = None
         if as_read:
             pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
