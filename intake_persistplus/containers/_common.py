@@ -214,6 +214,12 @@ def writer_kwargs(table: Any, kw: dict) -> dict:
     return {**kw, "use_dictionary": kept}
 
 
+def is_local(fs: Any) -> bool:
+    """Whether an fsspec file system is the local disk."""
+    protocol = fs.protocol
+    return "file" in (protocol if isinstance(protocol, (tuple, list)) else (protocol,))
+
+
 def write_buffer(buf: Any, fs: Any, path: str) -> tuple[int, str]:
     """Write a whole file from memory in one call; return (bytes, SHA-256)."""
     import hashlib
@@ -234,8 +240,7 @@ def write_table(table: Any, fs: Any, path: str, kw: dict) -> tuple[int, str]:
     import pyarrow.parquet as pq
 
     kw = writer_kwargs(table, kw)
-    protocol = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
-    if "file" not in protocol:
+    if not is_local(fs):
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, **kw)
         return write_buffer(sink.getvalue(), fs, path)

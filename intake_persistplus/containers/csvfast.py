@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._common import label
+from ._common import is_local, label
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
     values = values if isinstance(values[0], (list, tuple)) else [values]
     if len(values) != len(paths):
         return f"{len(values)} lists of blocks for {len(paths)} files"
-    local = "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+    local = is_local(fs)
     blocks = [
         block for path, per_file in zip(paths, values, strict=True)
         for block in _blocks(path, per_file, fs if local else None)

@@ -13,13 +13,8 @@ from __future__ import annotations
 from intake.source import base
 from intake_parquet.source import ParquetSource
 
-from ._common import OURS, guard_gone
+from ._common import OURS, guard_gone, is_local
 from .restore import decoded, restore_bools, restored, restored_dask
-
-
-def _is_local(fs) -> bool:
-    protocol = fs.protocol
-    return "file" in (protocol if isinstance(protocol, (tuple, list)) else (protocol,))
 
 
 def _looks_boolean(s) -> bool:
@@ -90,7 +85,7 @@ class PersistedParquetSource(ParquetSource):
         files = [p for p in fs.ls(root, detail=False) if p.endswith(".parquet")]
         if len(files) != 1:
             return None
-        if _is_local(fs):  # pyarrow's own reads (threaded, no Python in between)
+        if is_local(fs):  # pyarrow's own reads (threaded, no Python in between)
             file = pq.ParquetFile(files[0], pre_buffer=True)
             # several row groups: the dataset reader decodes them in parallel
             table = file.read() if file.num_row_groups < 2 else pq.read_table(files[0])
