@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import threading
 from typing import Any
 
@@ -44,6 +45,27 @@ _WRITTEN_MAX = 4096
 _written_lock = threading.Lock()
 
 
+#: driver name -> (intake's registry entry, the class it loaded): intake builds
+#: its whole list of enabled drivers at every lookup
+_CLASSES: dict[str, tuple[Any, Any]] = {}
+
+
+def _registered(name: str) -> Any:
+    """The class intake's driver registry has under ``name`` (None if none)."""
+    from intake.source import registry
+
+    drivers = registry.drivers
+    entry = drivers.registered().get(name)
+    if entry is None or name in drivers.disabled():
+        return None
+    known = _CLASSES.get(name)
+    if known is not None and known[0] is entry:
+        return known[1]
+    cls = registry[name]
+    _CLASSES[name] = (entry, cls)
+    return cls
+
+
 def driver_class(record: Record) -> Any:
     """The intake driver class that reads ``record``'s data.
 
@@ -53,8 +75,6 @@ def driver_class(record: Record) -> Any:
         when the driver is not one that a persister writes (an index entry
         naming ``yaml_file_cat`` or ``csv``, say), or not registered with intake.
     """
-    from intake.source import registry
-
     from .containers import readable_drivers
 
     if record.driver not in readable_drivers():
@@ -63,10 +83,8 @@ def driver_class(record: Record) -> Any:
             "persister writes; only the drivers of the installed persisters are opened "
             "from a persist store"
         )
-    cls = None
-    if record.driver in registry:
-        cls = registry[record.driver]
-    elif "." in record.driver:  # intake 0.7 wrote class paths; only registered ones do
+    cls = _registered(record.driver)
+    if cls is None and "." in record.driver:  # intake 0.7 wrote class paths; only registered ones do
         try:
             cls = registered_class(record.driver)
         except ValueError:
@@ -92,6 +110,24 @@ def _looks_like_a_location(text: str) -> bool:
     )
 
 
+def _no_link_below(base: str, rest: str) -> bool:
+    """Whether no part of the path ``rest`` (no ``..`` in it) below the folder
+    ``base`` is a symbolic link: then it resolves inside ``base``, whatever
+    ``base`` itself resolves to. One ``lstat`` a part, where resolving both
+    paths whole would take one for every part of each, from the root."""
+    path = base
+    for part in rest.split("/"):
+        if part in ("", "."):
+            continue
+        path = f"{path}/{part}"
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return False
+        except OSError:  # missing (or below a file): nothing further can lead out
+            return True
+    return True
+
+
 def check_inside(args: dict, loc: Location, token: str) -> None:
     """Refuse arguments that name a location outside ``<root>/<token>``.
 
@@ -106,7 +142,6 @@ def check_inside(args: dict, loc: Location, token: str) -> None:
         naming the entry, its folder and the value.
     """
     folder = loc.url_of(token)
-    real_folder = os.path.realpath(loc.path_of(token)) if loc.local else None
 
     def check(value: object) -> None:
         if not isinstance(value, str):
@@ -118,9 +153,9 @@ def check_inside(args: dict, loc: Location, token: str) -> None:
             and ".." not in rest.split("/")
             and "::" not in value
         )
-        if inside and real_folder is not None:
-            local = loc.path_of(token) + rest
-            real = os.path.realpath(local)
+        if inside and loc.local and not _no_link_below(loc.path_of(token), rest):
+            real_folder = os.path.realpath(loc.path_of(token))
+            real = os.path.realpath(loc.path_of(token) + rest)
             inside = real == real_folder or real.startswith(real_folder + os.sep)
         if not inside:
             raise ValueError(

@@ -30,12 +30,65 @@ def tokenize(obj: Any) -> str:
     token = state.get("_pp_token")
     if isinstance(token, str):
         return token
-    token = _tok(as_made(obj))
+    made = as_made(obj)
+    key = _yaml_key(made)
+    token = _TOKENS.get(key) if key is not None else None
+    if token is None:
+        token = _tok(made)
+        if key is not None:
+            if len(_TOKENS) >= _TOKENS_MAX:
+                _TOKENS.clear()
+            _TOKENS[key] = token
     if "_pp_made" in state and "metadata" in (state.get("_captured_init_kwargs") or {}):
         # a catalog entry's source: nothing its token is made from can change any more
         # (the arguments are the plugin's copy), so it is kept (a yaml dump: ~2 ms)
         state["_pp_token"] = token
     return token
+
+
+#: tokens already made in this process, by :func:`_yaml_key`: a catalog opened
+#: again makes new source objects, whose YAML dump (the token) is the same
+_TOKENS: dict[tuple, str] = {}
+_TOKENS_MAX = 4096
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is made of builtin scalars, lists, tuples and dicts only
+    (then its ``repr`` says all its YAML dump says)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if depth > 32:
+        return False
+    if kind is dict:
+        return all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in value.items())
+    return (kind is list or kind is tuple) and all(_plain(v, depth + 1) for v in value)
+
+
+def _yaml_key(source: Any) -> tuple | None:
+    """What an intake v1 source's token is made from, cheaply: its token is
+    ``dask.base.tokenize`` of its ``repr``, a YAML dump (~1 ms, the pure-Python
+    emitter) of ``_yaml()``, which is made from its class, name, description,
+    metadata and the arguments it was made with; when those are plain data,
+    their ``repr`` differs wherever the dump would. None for any other source,
+    or one whose ``repr``, ``yaml()``, ``_yaml()`` or token is its own."""
+    from intake.source.base import DataSourceBase
+    from intake.utils import DictSerialiseMixin
+
+    cls = type(source)
+    if not (isinstance(source, DataSourceBase) and cls.__repr__ is DataSourceBase.__repr__
+            and cls.yaml is DataSourceBase.yaml and cls._yaml is DataSourceBase._yaml
+            and cls.classname is DictSerialiseMixin.classname
+            and cls.__dask_tokenize__ is DictSerialiseMixin.__dask_tokenize__):
+        return None
+    state = source.__dict__
+    kwargs = state.get("_captured_init_kwargs")
+    if type(kwargs) is not dict:
+        return None
+    own = ("name", "description") if "metadata" in kwargs else ("name", "description", "metadata")
+    made = (state.get("_captured_init_args"), kwargs, *((k in state, state.get(k)) for k in own))
+    return (cls, repr(made)) if _plain(made) else None
 
 
 #: where intake caches a source's token on first use (``DictSerialiseMixin.__tok_cache``)

@@ -85,7 +85,8 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, Store
         return config.persist_storage_options()
 
     def _key(self) -> tuple:
-        return (self.path, json.dumps(self.storage_options, sort_keys=True, default=repr))
+        options = self.storage_options
+        return (self.path, json.dumps(options, sort_keys=True, default=repr) if options else "{}")
 
     def _loc(self) -> Location:
         key = self._key()

@@ -114,6 +114,7 @@ class _Registry:
         self.registered: dict[str, Any] = {}
         self.loaded: dict[str, Any] = {}  # persister instances, by container
         self._entry_points: dict | None = None
+        self._entry_point_drivers: dict | None = None
 
     def entry_points(self) -> dict:
         if self._entry_points is None:  # read once per process
@@ -121,6 +122,19 @@ class _Registry:
 
             self._entry_points = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
         return self._entry_points
+
+    def entry_point_drivers(self) -> dict[str, frozenset[str]]:
+        """The drivers each entry-point persister declares, by container (each
+        loaded once per process, as the entry points are read once)."""
+        if self._entry_point_drivers is None:
+            found = {}
+            for name, ep in self.entry_points().items():
+                try:
+                    found[name] = _drivers(ep.load())
+                except Exception as e:  # a broken plugin: its drivers are not readable
+                    logger.warning("persister entry point %r cannot be loaded: %s", name, e)
+            self._entry_point_drivers = found
+        return self._entry_point_drivers
 
 
 _registry = _Registry()
@@ -207,17 +221,18 @@ def readable_drivers() -> frozenset[str]:
     provide them). Nothing else is ever built from a persist store's index.
     """
     found = set(BUILTIN_DRIVERS | INTAKE07_DRIVERS)
-    objects = list(_registry.registered.values()) + list(_registry.loaded.values())
-    for name, ep in _registry.entry_points().items():
+    for obj in (*_registry.registered.values(), *_registry.loaded.values()):
+        found |= _drivers(obj)
+    for name, drivers in _registry.entry_point_drivers().items():
         if name not in _registry.registered:
-            try:
-                objects.append(ep.load())
-            except Exception as e:  # a broken plugin: its drivers are not readable
-                logger.warning("persister entry point %r cannot be loaded: %s", name, e)
-    for obj in objects:
-        drivers = getattr(obj, "drivers", ())
-        found.update(d for d in ([drivers] if isinstance(drivers, str) else drivers) if isinstance(d, str))
+            found |= drivers
     return frozenset(found)
+
+
+def _drivers(obj: Any) -> frozenset[str]:
+    """The drivers a persister declares in its ``drivers`` attribute."""
+    drivers = getattr(obj, "drivers", ())
+    return frozenset(d for d in ([drivers] if isinstance(drivers, str) else drivers) if isinstance(d, str))
 
 
 def known_containers() -> list[str]:

@@ -10,11 +10,13 @@ schema lacks ``extra_metadata``) and otherwise needs fastparquet. Here
 
 from __future__ import annotations
 
+import os
+
 from intake.source import base
 from intake_parquet.source import ParquetSource
 
 from ._common import OURS, guard_gone, is_local
-from .restore import decoded, restore_bools, restored, restored_dask
+from .restore import bools_of, decoded, restore_bools, restored, restored_dask
 
 
 def _looks_boolean(s) -> bool:
@@ -27,6 +29,10 @@ def _looks_boolean(s) -> bool:
         start = int(present.argmax())
         head = s.iloc[start:start + 256].dropna()
     return set(head.unique()) <= {"True", "False"}
+
+
+#: a copy's file smaller than this (bytes) is read and converted on one thread
+SMALL = 1 << 20
 
 
 class PersistedParquetSource(ParquetSource):
@@ -53,13 +59,13 @@ class PersistedParquetSource(ParquetSource):
         import pandas as pd
 
         found = self._read_one_file()
-        if found is None:
-            df, info = super().read(), None
-        else:
+        if found is not None:  # what the writer noted came with the data: no second look
             df, info = found
+            return restored(df, {k: v for k, v in info.items() if k != "bool_text"}) if self._restore else df
+        df, info = super().read(), None
         if any(isinstance(dt, pd.StringDtype) and _looks_boolean(df[c]) for c, dt in df.dtypes.items()):
             # only a text column that starts with 'True'/'False' makes booleans worth looking for
-            info = self._noted() if info is None else info
+            info = self._noted()
             df = restore_bools(df, info.get("bool_text"))
         if self._restore:
             info = self._noted() if info is None else info
@@ -69,9 +75,10 @@ class PersistedParquetSource(ParquetSource):
     def _read_one_file(self):
         """(the frame ``pd.read_parquet`` gives, what the writer noted) for a copy
         of one file, read with one open and one footer parse: no dataset
-        discovery (most of the fixed cost of reading a small copy). None for
-        several files, reader arguments, or a pandas without the conversion
-        ``pd.read_parquet`` uses (``pandas.io._util.arrow_table_to_pandas``)."""
+        discovery (most of the fixed cost of reading a small copy), and on
+        small data no thread pool (starting its work costs more than it saves).
+        None for several files, reader arguments, or a pandas without the
+        conversion ``pd.read_parquet`` uses (``pandas.io._util.arrow_table_to_pandas``)."""
         import fsspec
         import pyarrow.parquet as pq
 
@@ -81,25 +88,41 @@ class PersistedParquetSource(ParquetSource):
             return None
         if set(self._kwargs) - {"engine"}:
             return None
-        fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
-        files = [p for p in fs.ls(root, detail=False) if p.endswith(".parquet")]
+        local = isinstance(self._urlpath, str) and "://" not in self._urlpath and "::" not in self._urlpath
+        if local:  # a folder on this disk: listed without an fsspec file system
+            files = [(e.path, e.stat().st_size) for e in os.scandir(self._urlpath) if e.name.endswith(".parquet")]
+        else:
+            fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
+            files = [(i["name"], i.get("size") or 0) for i in fs.ls(root, detail=True)
+                     if i["name"].endswith(".parquet")]
+            local = is_local(fs)
         if len(files) != 1:
             return None
-        if is_local(fs):  # pyarrow's own reads (threaded, no Python in between)
-            file = pq.ParquetFile(files[0], pre_buffer=True)
-            # several row groups: the dataset reader decodes them in parallel
-            table = file.read() if file.num_row_groups < 2 else pq.read_table(files[0])
+        (path, size), = files
+        small = size < SMALL  # read in one go on this thread: no I/O pool, no decoding pool
+        if local:  # pyarrow's own reads (no Python in between)
+            file = pq.ParquetFile(path, pre_buffer=not small)
+            # several row groups of some size: the dataset reader decodes them in parallel
+            table = file.read(use_threads=not small) if small or file.num_row_groups < 2 \
+                else pq.read_table(path)
         else:
-            with fs.open(files[0], "rb") as f:
-                table = pq.ParquetFile(f).read()
+            with fs.open(path, "rb") as f:
+                table = pq.ParquetFile(f).read(use_threads=not small)
         md = table.schema.metadata or {}
-        df = arrow_table_to_pandas(table)
+        info = decoded(md.get(OURS))
+        texts = info.get("bool_text")
+        bools = {c: out for c in (texts if isinstance(texts, list) else ())
+                 if isinstance(c, str) and c in table.column_names
+                 and (out := bools_of(table.column(c))) is not None}
+        df = arrow_table_to_pandas(table, to_pandas_kwargs={"use_threads": not small})
+        for c, out in bools.items():
+            df[c] = out
         if b"PANDAS_ATTRS" in md:  # as pd.read_parquet does
             import json
 
             df.attrs = json.loads(md[b"PANDAS_ATTRS"])
         self._df = df.iloc[:0]
-        return df, decoded(md.get(OURS))
+        return df, info
 
     def _noted(self) -> dict:
         """What the writer noted in the first file's footer (:mod:`.restore`)."""

@@ -24,6 +24,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 _SCALARS = (int, float, str)  # JSON's (bool is an int)
+#: the text of booleans that pandas reads from a CSV column with gaps as objects
+BOOL_TEXT = frozenset({"True", "False"})
 
 
 def noted(meta: Any, index: Any = None, bool_text: list[str] | None = None) -> dict:
@@ -104,18 +106,49 @@ def _category_dtypes(df: Any, info: dict) -> dict:
 def restore_bools(df: Any, columns: Any) -> Any:
     """``df`` with each of ``columns`` whose values are all 'True' or 'False'
     (or missing) as the objects pandas reads from a CSV: True, False, NaN."""
-    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
 
     for c in columns if isinstance(columns, list) else ():
         if not isinstance(c, str) or c not in df.columns:
             continue
         s = df[c]
-        present = s.dropna()
-        if len(present) and set(present.unique()) <= {"True", "False"}:
-            out = s.map({"True": True, "False": False}).astype(object)
-            out[s.isna()] = np.nan
+        if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
+            continue
+        try:
+            out = bools_of(pa.array(s, from_pandas=True))
+        except (pa.ArrowException, TypeError, ValueError):  # objects that are not all text
+            continue
+        if out is not None:
             df[c] = out
     return df
+
+
+def bools_of(values: Any) -> Any:
+    """The object array of True, False and NaN that the text ``values`` (a
+    pyarrow array) hold; None unless they are all 'True' or 'False' (and at
+    least one is there). Compared by pyarrow, not value by value in Python."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)) or (
+        values.null_count == len(values)
+    ):
+        return None
+    if not {v for v in values.slice(0, 16).to_pylist() if v is not None} <= BOOL_TEXT:
+        return None  # most text columns are told apart by their first values, at no cost
+    def where(text: str) -> Any:  # typed scalars: no conversion of the values or of the text
+        found = pc.fill_null(pc.equal(values, pa.scalar(text, values.type)), pa.scalar(False))
+        return found.to_numpy(zero_copy_only=False)
+
+    true, false = where("True"), where("False")
+    if int(true.sum()) + int(false.sum()) != len(values) - values.null_count:
+        return None
+    out = np.full(len(values), np.nan, dtype=object)
+    out[true] = True
+    out[false] = False
+    return out
 
 
 def restored(df: Any, info: dict) -> Any:
