@@ -88,6 +88,8 @@ class Sizes:
     remote_rows: int
     remote_repeats: int
     remote_read_repeats: int
+    corpus_repeats: int
+    corpus_medium_rows: int
 
 
 def sizes(quick: bool) -> Sizes:
@@ -110,6 +112,8 @@ def sizes(quick: bool) -> Sizes:
             remote_rows=50_000,
             remote_repeats=3,
             remote_read_repeats=5,
+            corpus_repeats=7,
+            corpus_medium_rows=20_000,
         )
     return Sizes(
         import_repeats=30,
@@ -129,6 +133,8 @@ def sizes(quick: bool) -> Sizes:
         remote_rows=200_000,
         remote_repeats=7,
         remote_read_repeats=11,
+        corpus_repeats=31,
+        corpus_medium_rows=20_000,
     )
 
 

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import HERE, Context, Result, WorkerError, run_worker, sizes  # noqa: E402
 from bench_concurrency import bench_concurrency  # noqa: E402
+from bench_corpus import bench_corpus  # noqa: E402
 from bench_freshness import (  # noqa: E402
     bench_access_vs_before,
     bench_dedupe_disk,
@@ -55,6 +56,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "persist_speed": bench_persist_speed,
     "persist_speed_fallback": bench_persist_speed_fallback,
     "read_speed": bench_read_speed,
+    "corpus": bench_corpus,
     "concurrency": bench_concurrency,
     "remote": bench_remote,
     "scale_local": bench_scale_local,
