@@ -121,7 +121,6 @@ class PersistedParquetSource(ParquetSource):
             import json
 
             df.attrs = json.loads(md[b"PANDAS_ATTRS"])
-        self._df = df.iloc[:0]
         return df, info
 
     def _noted(self) -> dict:
