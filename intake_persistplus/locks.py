@@ -44,6 +44,19 @@ def _read(fs, path: str) -> bytes:
         return fs.cat_file(path)
 
 
+def one_request(fs) -> dict:
+    """``cat_file`` arguments that read a small file in one request: recent s3fs
+    asks for its size first unless given ``max_concurrency=1``, which s3fs 2025.10
+    and older do not take (nor need)."""
+    import inspect
+
+    try:
+        names = inspect.signature(type(fs)._cat_file).parameters
+    except (AttributeError, TypeError, ValueError):
+        return {}
+    return {"max_concurrency": 1} if "max_concurrency" in names else {}
+
+
 def create_exclusive(fs, path: str, data: bytes) -> None:
     """Write ``path`` only if it does not exist (raise ``FileExistsError`` otherwise).
 

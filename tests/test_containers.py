@@ -10,7 +10,7 @@ import pytest
 
 from intake_persistplus import store
 
-from .conftest import write_catalog
+from .conftest import needs_textfiles, write_catalog
 
 xr = pytest.importorskip("xarray")
 pytest.importorskip("zarr")
@@ -132,7 +132,7 @@ def python_catalog(tmp_path):
     )
 
 
-@pytest.mark.parametrize("name", ["text", "doc"])
+@pytest.mark.parametrize("name", [pytest.param("text", marks=needs_textfiles), "doc"])
 def test_python_sources_read_back_equal(python_catalog, persist_dir, name):
     cat = intake.open_catalog(str(python_catalog))
     original = cat[name](persist_mode="never")

@@ -86,7 +86,7 @@ def _read_dtypes(source: Any, meta: Any) -> dict:
         if not _is_string_dtype(dt):
             # a head of all-missing values reads as float; the full read() gives strings
             dt = _default_string_dtype()
-        if dt != meta.dtypes[c]:
+        if dt != meta.dtypes[c] and str(dt) != str(meta.dtypes[c]):  # "string" names no storage
             out[c] = dt
     return out
 
@@ -315,7 +315,7 @@ class DataFramePersister:
             pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
             logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
         bools = bool_text_columns(source, meta)
-        ours = restore.encoded(restore.noted(meta, None, bools))
+        ours = restore.encoded(restore.noted(meta.astype(as_read) if as_read else meta, None, bools))
         write = dask.delayed(_write_part, pure=False)
         parts = ddf.to_delayed()
         width = max(5, len(str(len(parts) - 1)))

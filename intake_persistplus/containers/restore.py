@@ -8,7 +8,11 @@ copy's ``read()`` and ``to_dask()``:
   hive-partitioned dataset's ``year=2024``), which comes back as plain numbers;
 * ``freq``: the frequency of a ``DatetimeIndex``, which parquet does not store;
 * ``bool_text``: CSV columns that may hold booleans with gaps (see
-  :func:`.dataframe.bool_text_columns`).
+  :func:`.dataframe.bool_text_columns`);
+* ``strings``: the storage (``python`` or ``pyarrow``) of a ``string`` column
+  whose storage is not the writer's pandas default: pandas records only
+  ``string``, and reads it back with its own default (``python`` before
+  pandas 3), while dask's ``to_dask()`` gives ``string[pyarrow]``.
 
 The files may come from anyone: every value is checked for its type and is
 only ever used as a label, a category or a frequency string (never
@@ -24,6 +28,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 _SCALARS = (int, float, str)  # JSON's (bool is an int)
+_STORAGES = ("python", "pyarrow")  # of pandas' "string" dtype
 
 
 def noted(meta: Any, index: Any = None, bool_text: list[str] | None = None) -> dict:
@@ -53,6 +58,11 @@ def noted(meta: Any, index: Any = None, bool_text: list[str] | None = None) -> d
         out["freq"] = freq
     if bool_text:
         out["bool_text"] = list(bool_text)
+    default = pd.StringDtype().storage
+    strings = {str(c): dt.storage for c, dt in meta.dtypes.items() if isinstance(dt, pd.StringDtype)
+               and dt.na_value is pd.NA and dt.storage in _STORAGES and dt.storage != default}
+    if strings:
+        out["strings"] = strings
     return out
 
 
@@ -101,6 +111,18 @@ def _category_dtypes(df: Any, info: dict) -> dict:
     return out
 
 
+def _string_dtypes(df: Any, info: dict) -> dict:
+    import pandas as pd
+
+    out = {}
+    strings = info.get("strings")
+    for col, storage in (strings.items() if isinstance(strings, dict) else ()):
+        dt = df.dtypes.get(col) if storage in _STORAGES else None
+        if isinstance(dt, pd.StringDtype) and dt.na_value is pd.NA and dt.storage != storage:
+            out[col] = pd.StringDtype(storage)
+    return out
+
+
 def restore_bools(df: Any, columns: Any) -> Any:
     """``df`` with each of ``columns`` whose values are all 'True' or 'False'
     (or missing) as the objects pandas reads from a CSV: True, False, NaN."""
@@ -124,7 +146,7 @@ def restored(df: Any, info: dict) -> Any:
 
     if info.get("bool_text"):
         df = restore_bools(df, info["bool_text"])
-    dtypes = _category_dtypes(df, info)
+    dtypes = {**_string_dtypes(df, info), **_category_dtypes(df, info)}
     for col, dt in dtypes.items():
         try:
             df[col] = df[col].astype(dt)
