@@ -338,7 +338,12 @@ def cli(*args, store_dir, cwd=None, timeout=120):
                           text=True, env=env, timeout=timeout, cwd=cwd)
 
 
-def test_graph_shows_the_train(train, persist_dir):
+def test_graph_shows_the_train(tmp_path, persist_dir):
+    # an hour's ttl: a loaded machine may take seconds between the read and the command
+    write_csv(tmp_path / "raw.csv", [("a", 1), ("b", 2), ("a", 3)])
+    train = catalog(tmp_path, {"raw": csv_entry("raw.csv", ttl=3600),
+                               "doubled": transform("raw", "double", ttl=3600),
+                               "totals": transform("doubled", "total", ttl=3600)})
     intake.open_catalog(str(train)).totals.read()
     proc = cli("graph", "totals", store_dir=persist_dir)
     assert proc.returncode == 0, proc.stderr

@@ -192,19 +192,32 @@ def guard_gone(method: Any) -> Any:
     return guarded
 
 
-def writer_kwargs(schema: Any, kw: dict) -> dict:
-    """The parquet writer's arguments for a table of ``schema``: dictionary
-    encoding on text (and categorical) columns only unless the user's arguments say otherwise;
-    there it pays (repeated strings become small integers), on numbers it
-    mostly costs time for nothing."""
+def writer_kwargs(table: Any, kw: dict) -> dict:
+    """The parquet writer's arguments for ``table``: dictionary encoding on the
+    columns where it pays, unless the user's arguments say otherwise:
+    categoricals, and text columns whose first values repeat (fewer distinct
+    values than half of the first 65,536); on numbers, and on text that is
+    mostly distinct, it costs time for little."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if "use_dictionary" in kw:
         return dict(kw)
-    kept = [f.name for f in schema
-            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-            or pa.types.is_dictionary(f.type)]  # categoricals keep their categories' order
+    kept = []
+    for field in table.schema:
+        if pa.types.is_dictionary(field.type):
+            kept.append(field.name)  # categoricals keep their categories' order
+        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            head = table.column(field.name).slice(0, 1 << 16)
+            if len(head) < 64 or pc.count_distinct(head).as_py() * 2 <= len(head):
+                kept.append(field.name)
     return {**kw, "use_dictionary": kept}
+
+
+def is_local(fs: Any) -> bool:
+    """Whether an fsspec file system is the local disk."""
+    protocol = fs.protocol
+    return "file" in (protocol if isinstance(protocol, (tuple, list)) else (protocol,))
 
 
 def write_buffer(buf: Any, fs: Any, path: str) -> tuple[int, str]:
@@ -219,11 +232,24 @@ def write_buffer(buf: Any, fs: Any, path: str) -> tuple[int, str]:
 
 
 def write_table(table: Any, fs: Any, path: str, kw: dict) -> tuple[int, str]:
-    """Write an arrow table as one parquet file, encoded in memory then written
-    in one call; return (bytes written, SHA-256)."""
+    """Write an arrow table as one parquet file; return (bytes written, SHA-256).
+    On a local disk pyarrow writes the file itself and the hash is taken from
+    it afterwards (from the page cache); elsewhere the file is encoded in
+    memory and written in one call."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **writer_kwargs(table.schema, kw))
-    return write_buffer(sink.getvalue(), fs, path)
+    kw = writer_kwargs(table, kw)
+    if not is_local(fs):
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **kw)
+        return write_buffer(sink.getvalue(), fs, path)
+    import hashlib
+
+    pq.write_table(table, path, **kw)
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()

@@ -15,6 +15,8 @@ this way only when the result is certainly what pandas would have made of it:
 * a text column whose every chunk of rows, as pandas reads them, holds a value
   that pandas cannot take for a number or a boolean (else pandas would have
   turned ``007`` into ``7``), or only the words True/False, or only gaps;
+* a float column without whole numbers past 2**63 (pandas reads a column
+  holding an integer past ``int64``/``uint64`` as text, gaps as '');
 * anything pyarrow refuses (a field too many, a value out of range, bytes
   that are not UTF-8...).
 
@@ -31,7 +33,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._common import label
+from ._common import is_local, label
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class Plan:
 
 def plan(source: Any, ddf: Any) -> tuple[Plan, list, list] | None:
     """How to write ``source`` (intake's ``csv`` driver) block by block: the
-    plan, dask's byte blocks (delayed, one per partition of ``ddf``) and which
+    plan, dask's byte blocks (:class:`Block`, one per partition of ``ddf``) and which
     of them start a file; None when it must take the usual path (the reason
     is logged)."""
     found = _planned(source, ddf)
@@ -131,7 +133,8 @@ def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
     if kinds is None:
         return f"column types {dict(ddf._meta.dtypes.astype(str))}"
     storage_options = getattr(data, "storage_options", None) or {}
-    if any(infer_compression(p) for p in _paths(data.url, storage_options)):
+    fs, paths = _paths(data.url, storage_options)
+    if any(infer_compression(p) for p in paths):
         return "compressed files"
     blocksize = kwargs.get("blocksize", "default")
     if blocksize == "default":
@@ -139,8 +142,14 @@ def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
     sample, values = read_bytes(data.url, delimiter=b"\n", blocksize=blocksize,
                                 sample=int(kwargs.get("sample", 256000)), compression=None,
                                 **storage_options)
-    values = [v for v in (values if isinstance(values[0], (list, tuple)) else [values]) if v]
-    blocks = [b for per_file in values for b in per_file]
+    values = values if isinstance(values[0], (list, tuple)) else [values]
+    if len(values) != len(paths):
+        return f"{len(values)} lists of blocks for {len(paths)} files"
+    local = is_local(fs)
+    blocks = [
+        block for path, per_file in zip(paths, values, strict=True)
+        for block in _blocks(path, per_file, fs if local else None)
+    ]
     if len(blocks) != ddf.npartitions:
         return f"{len(blocks)} blocks for {ddf.npartitions} partitions"
     first = [i == 0 for per_file in values for i in range(len(per_file))]
@@ -157,10 +166,12 @@ def _planned(source: Any, ddf: Any) -> tuple[Plan, list, list] | str:
     return Plan(header, kinds, schema, sep), blocks, first
 
 
-def _paths(url: Any, storage_options: dict) -> list[str]:
+def _paths(url: Any, storage_options: dict) -> tuple[Any, list[str]]:
+    """The file system and the files of ``url``, as ``dask.bytes.read_bytes`` expands them."""
     import fsspec
 
-    return list(fsspec.core.get_fs_token_paths(url, mode="rb", storage_options=storage_options)[2])
+    fs, _, paths = fsspec.core.get_fs_token_paths(url, mode="rb", storage_options=storage_options)
+    return fs, list(paths)
 
 
 class NotExact(Exception):
@@ -220,86 +231,162 @@ def _update(state: list, values: Any) -> None:
     state[2] = state[2] and pc.all(pc.is_in(present, value_set=pa.array(["True", "False"]))).as_py()
 
 
-def _reader(block: bytes, first: bool, plan: Plan) -> Any:
-    """pyarrow's streaming CSV reader over the block, as pandas would see it."""
+def parse(block: Any, first: bool, plan: Plan) -> Any:
+    """The block as an arrow table, parsed by pyarrow (all its threads) as
+    pandas would see it. Raises :class:`NotExact` where pyarrow cannot
+    promise pandas' result."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     names = plan.schema.names
+    if isinstance(block, str):  # a whole local file
+        if not first:
+            raise NotExact("a file that is not its first block")
+        start = b""
+    else:
+        start = block.head(len(plan.header)) if isinstance(block, _Range) else block[:len(plan.header)]
     if first:
         skip = 0  # the file's own header line: its names must be the guessed ones
-    elif block.startswith(plan.header):
+    elif start.startswith(plan.header):
         skip = 1  # dask takes such a line for the header (and pandas drops it)
-    elif block.startswith(plan.header.rstrip()):
+    elif start.startswith(plan.header.rstrip()):
         raise NotExact("a line that starts like the header")
     else:
         skip = 0
-    reader = pacsv.open_csv(
-        pa.py_buffer(block),
-        read_options=pacsv.ReadOptions(
-            column_names=None if first else names, skip_rows=skip, block_size=1 << 24
-        ),
-        parse_options=pacsv.ParseOptions(delimiter=plan.sep, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict(zip(names, plan.schema.types, strict=True)),
-            null_values=NA_STRINGS, true_values=TRUE, false_values=FALSE,
-            strings_can_be_null=True, quoted_strings_can_be_null=True,
-        ),
-    )
-    if reader.schema.names != names:
-        raise NotExact(f"column names {reader.schema.names}, not {names}")
-    return reader
-
-
-def encode(block: bytes, first: bool, plan: Plan, kw: dict, metadata: dict) -> Any:
-    """The block as one parquet file in memory (a pyarrow buffer), parsed and
-    written a batch at a time, in row groups of ``row_group_size`` rows
-    (pyarrow's default, 1Mi, unless the writer arguments say). Raises
-    :class:`NotExact` where pyarrow cannot promise pandas' result."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ._common import writer_kwargs
-
-    schema = plan.schema.with_metadata({**(plan.schema.metadata or {}), **metadata})
-    kw = writer_kwargs(schema, kw)
-    group = kw.pop("row_group_size", None) or 1 << 20
-    strict = [c for c, kind in plan.kinds.items() if kind in ("int", "bool")]
-    chunks = _Chunks([c for c, kind in plan.kinds.items() if kind == "text"], plan.chunk)
-    sink = pa.BufferOutputStream()
     try:
-        reader = _reader(block, first, plan)
-        with pq.ParquetWriter(sink, schema, **kw) as writer:
-            pending: list = []
-            rows = 0
-            for batch in reader:
-                for col in strict:
-                    if batch.column(col).null_count:
-                        raise NotExact(f"gaps in column {col!r}, which pandas reads as another type")
-                chunks.feed(batch)
-                pending.append(batch)
-                rows += batch.num_rows
-                while rows >= group:
-                    table = pa.Table.from_batches(pending).cast(schema)
-                    writer.write_table(table.slice(0, group), row_group_size=group)
-                    pending, rows = table.slice(group).to_batches(), rows - group
-            chunks.close()
-            if rows:
-                writer.write_table(pa.Table.from_batches(pending).cast(schema), row_group_size=group)
+        table = pacsv.read_csv(
+            block if isinstance(block, (str, _Range)) else pa.py_buffer(block),
+            read_options=pacsv.ReadOptions(
+                column_names=None if first else names, skip_rows=skip, block_size=1 << 24
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=plan.sep, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict(zip(names, plan.schema.types, strict=True)),
+                null_values=NA_STRINGS, true_values=TRUE, false_values=FALSE,
+                strings_can_be_null=True, quoted_strings_can_be_null=True,
+            ),
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise NotExact(f"pyarrow: {e}") from None
-    return sink.getvalue()
+    if table.schema.names != names:
+        raise NotExact(f"column names {table.schema.names}, not {names}")
+    for col, kind in plan.kinds.items():
+        if kind in ("int", "bool") and table.column(col).null_count:
+            raise NotExact(f"gaps in column {col!r}, which pandas reads as another type")
+        if kind == "float" and _huge_whole_numbers(table.column(col)):
+            # pandas reads a column holding an integer past int64/uint64 as text
+            # (gaps as '', no floats), depending on the order of its values
+            raise NotExact(f"whole numbers past 2**63 in column {col!r}")
+    chunks = _Chunks([c for c, kind in plan.kinds.items() if kind == "text"], plan.chunk)
+    chunks.feed(table)
+    chunks.close()
+    return table.cast(plan.schema)
 
 
-def write_block(block: bytes, first: bool, plan: Plan, fs: Any, path: str, kw: dict,
+def _huge_whole_numbers(values: Any) -> bool:
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(values)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None or (abs(low) < 2.0**63 and abs(high) < 2.0**63):
+        return False  # (NaN and inf: not whole numbers pandas could have read as integers)
+    big = pc.greater_equal(pc.abs(values), 2.0**63)
+    whole = pc.and_(pc.is_finite(values), pc.equal(pc.floor(values), values))
+    return bool(pc.any(pc.and_(big, whole)).as_py())
+
+
+class Block:
+    """One of dask's byte blocks, read inside the task that parses it (so a
+    block is in memory only while it is parsed and written). On a local disk
+    pyarrow reads it from the file itself, a piece at a time while parsing
+    (``path`` and dask's ``offset`` and ``length``; no ``length``: the whole
+    file); elsewhere it is dask's own read (``lazy``)."""
+
+    def __init__(self, lazy: Any = None, path: str | None = None, offset: int = 0,
+                 length: int | None = None):
+        self.lazy, self.path, self.offset, self.length = lazy, path, offset, length
+
+    def get(self) -> Any:
+        if self.path is None:
+            return self.lazy.compute(scheduler="sync")
+        if self.length is None:
+            return self.path
+        return _Range(self.path, self.offset, self.length)
+
+
+def _blocks(path: str, lazy: list, fs: Any) -> list[Block]:
+    """dask's blocks of one file; for a local file, as ranges of it. The
+    offsets are those dask chose (they are in its keys, ``read-block-<offset>-``),
+    the lengths follow from them; where its keys say otherwise, dask reads."""
+    import re
+
+    if fs is None:
+        return [Block(lazy=b) for b in lazy]
+    if len(lazy) == 1:
+        return [Block(path=path)]
+    found = [re.match(r"read-block-(\d+)-", str(getattr(b, "key", ""))) for b in lazy]
+    offsets = [int(m.group(1)) for m in found if m]
+    size = fs.size(path)
+    if len(offsets) != len(lazy) or offsets[0] != 0 or offsets != sorted(set(offsets)) or offsets[-1] >= size:
+        return [Block(lazy=b) for b in lazy]
+    ends = [*offsets[1:], size]
+    return [Block(path=path, offset=o, length=e - o) for o, e in zip(offsets, ends, strict=True)]
+
+
+class _Range:
+    """The bytes of a local file that ``fsspec.utils.read_block`` (dask's read)
+    returns for ``offset`` and ``length`` with the delimiter ``\\n``, as a file
+    pyarrow reads a piece at a time."""
+
+    def __init__(self, path: str, offset: int, length: int):
+        from fsspec.utils import seek_delimiter
+
+        self._f = open(path, "rb")  # noqa: SIM115 (closed by close(), pyarrow's last call)
+        self._f.seek(offset)
+        seek_delimiter(self._f, b"\n", 2**16)
+        start = self._f.tell()
+        self._f.seek(start + length - (start - offset))
+        seek_delimiter(self._f, b"\n", 2**16)
+        self._end = self._f.tell()
+        self._f.seek(start)
+        self.closed = False
+
+    def head(self, n: int) -> bytes:
+        at = self._f.tell()
+        data = self._f.read(min(n, self._end - at))
+        self._f.seek(at)
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._end - self._f.tell()
+        return self._f.read(left if n is None or n < 0 else min(n, left))
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        self._f.close()
+
+
+def write_block(block: Block | bytes, first: bool, plan: Plan, fs: Any, path: str, kw: dict,
                 metadata: dict) -> tuple[int, str] | None:
-    """Parse and write one block; (bytes written, SHA-256), or None when it
-    must be written from its pandas partition instead."""
-    from ._common import write_buffer
+    """Read, parse and write one block; (bytes written, SHA-256), or None when
+    it must be written from its pandas partition instead."""
+    from ._common import write_table
 
+    data = block.get() if isinstance(block, Block) else block
     try:
-        buf = encode(block, first, plan, kw, metadata)
+        table = parse(data, first, plan)
     except NotExact as e:
         logger.debug("a block is read by pandas: %s", e)
         return None
-    return write_buffer(buf, fs, path)
+    finally:
+        if isinstance(data, _Range):
+            data.close()
+    del data
+    md = {**(plan.schema.metadata or {}), **metadata}
+    return write_table(table.replace_schema_metadata(md), fs, path, kw)

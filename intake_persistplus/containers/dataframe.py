@@ -54,17 +54,22 @@ def _default_string_dtype():
     return pd.Series(["a"]).dtype  # "str" in pandas 3, object before
 
 
-def _read_dtypes(source: Any, meta: Any) -> dict:
-    """Dtypes that ``source.read()`` gives for the string columns of ``meta``."""
+def discovered(source: Any) -> Any:
+    """``source.discover()``, or None where it fails (it is best effort)."""
+    try:
+        return source.discover()
+    except Exception as e:
+        logger.debug("discover() failed on %s: %s", label(source), type(e).__name__)
+        return None
+
+
+def _read_dtypes(found: Any, meta: Any) -> dict:
+    """Dtypes that ``source.read()`` gives for the string columns of ``meta``,
+    from what ``source.discover()`` returned (``found``)."""
     import pandas as pd
 
     cols = [c for c, dt in meta.dtypes.items() if isinstance(dt, pd.StringDtype)]
-    if not cols:
-        return {}
-    try:
-        found = source.discover()
-    except Exception as e:  # discover is best effort
-        logger.debug("discover() failed on %s: %s", label(source), type(e).__name__)
+    if not cols or found is None:
         return {}
     if isinstance(found, pd.DataFrame):
         dtypes = found.dtypes
@@ -156,7 +161,7 @@ def _unwritable_columns(df: Any) -> list[str]:
     for col in df.columns:
         try:
             pa.Table.from_pandas(df[[col]], preserve_index=False)
-        except (pa.ArrowException, TypeError, ValueError):
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
             bad.append(f"{col!r} ({df[col].dtype})")
     return bad
 
@@ -175,7 +180,7 @@ def _write_part(
         return None
     try:
         table = pa.Table.from_pandas(df, preserve_index=preserve_index)
-    except (pa.ArrowException, TypeError, ValueError) as e:
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as e:
         bad = _unwritable_columns(df) or ["(the index)"]
         raise TypeError(
             f"column(s) {', '.join(bad)} cannot be written to parquet ({e}); convert them "
@@ -306,16 +311,20 @@ class DataFramePersister:
         were kept, each file's (name, size, SHA-256), whether anything parquet
         does not hold was noted)."""
         import dask
+        import pandas as pd
 
         preserve = not _default_index(ddf)
         meta = ddf._meta
-        as_read = _read_dtypes(source, meta)
+        texts = any(isinstance(dt, pd.StringDtype) for dt in meta.dtypes)
+        as_read = _read_dtypes(discovered(source) if texts else None, meta)
         pandas_md = None
         if as_read:
             pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
             logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
         bools = bool_text_columns(source, meta)
-        ours = restore.encoded(restore.noted(meta.astype(as_read) if as_read else meta, None, bools))
+        shown = meta.astype(as_read) if as_read else meta  # the dtypes read() gives
+        ours = restore.encoded(restore.noted(shown, None, bools))
+        noted = bool(restore.noted(shown))  # booleans as text: read() looks at its data first
         write = dask.delayed(_write_part, pure=False)
         parts = ddf.to_delayed()
         width = max(5, len(str(len(parts) - 1)))
@@ -343,7 +352,7 @@ class DataFramePersister:
             done = run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
             divisions = False
         files = [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
-        return divisions, files, ours is not None
+        return divisions, files, noted
 
 
 def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: dict,

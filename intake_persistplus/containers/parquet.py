@@ -13,17 +13,19 @@ from __future__ import annotations
 from intake.source import base
 from intake_parquet.source import ParquetSource
 
-from ._common import OURS, guard_gone
-from .restore import decoded, restored, restored_dask
+from ._common import OURS, guard_gone, is_local
+from .restore import decoded, restore_bools, restored, restored_dask
 
 
 def _looks_boolean(s) -> bool:
     """Whether the first values of a text column present are all 'True' or 'False'."""
-    present = s.notna().to_numpy()
-    if not present.any():
-        return False
-    start = int(present.argmax())
-    head = s.iloc[start:start + 256].dropna()
+    head = s.iloc[:256].dropna()
+    if not len(head):  # rarely: the column starts with 256 gaps
+        present = s.notna().to_numpy()
+        if not present.any():
+            return False
+        start = int(present.argmax())
+        head = s.iloc[start:start + 256].dropna()
     return set(head.unique()) <= {"True", "False"}
 
 
@@ -50,14 +52,54 @@ class PersistedParquetSource(ParquetSource):
     def read(self):
         import pandas as pd
 
-        df = super().read()
-        if self._restore:
-            return restored(df, self._noted())
-        # copies written before `restore` was recorded: only a text column that
-        # starts with 'True'/'False' makes the footer worth reading
+        found = self._read_one_file()
+        if found is None:
+            df, info = super().read(), None
+        else:
+            df, info = found
         if any(isinstance(dt, pd.StringDtype) and _looks_boolean(df[c]) for c, dt in df.dtypes.items()):
-            df = restored(df, {"bool_text": self._noted().get("bool_text")})
+            # only a text column that starts with 'True'/'False' makes booleans worth looking for
+            info = self._noted() if info is None else info
+            df = restore_bools(df, info.get("bool_text"))
+        if self._restore:
+            info = self._noted() if info is None else info
+            df = restored(df, {k: v for k, v in info.items() if k != "bool_text"})
         return df
+
+    def _read_one_file(self):
+        """(the frame ``pd.read_parquet`` gives, what the writer noted) for a copy
+        of one file, read with one open and one footer parse: no dataset
+        discovery (most of the fixed cost of reading a small copy). None for
+        several files, reader arguments, or a pandas without the conversion
+        ``pd.read_parquet`` uses (``pandas.io._util.arrow_table_to_pandas``)."""
+        import fsspec
+        import pyarrow.parquet as pq
+
+        try:
+            from pandas.io._util import arrow_table_to_pandas
+        except ImportError:  # pandas < 3
+            return None
+        if set(self._kwargs) - {"engine"}:
+            return None
+        fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
+        files = [p for p in fs.ls(root, detail=False) if p.endswith(".parquet")]
+        if len(files) != 1:
+            return None
+        if is_local(fs):  # pyarrow's own reads (threaded, no Python in between)
+            file = pq.ParquetFile(files[0], pre_buffer=True)
+            # several row groups: the dataset reader decodes them in parallel
+            table = file.read() if file.num_row_groups < 2 else pq.read_table(files[0])
+        else:
+            with fs.open(files[0], "rb") as f:
+                table = pq.ParquetFile(f).read()
+        md = table.schema.metadata or {}
+        df = arrow_table_to_pandas(table)
+        if b"PANDAS_ATTRS" in md:  # as pd.read_parquet does
+            import json
+
+            df.attrs = json.loads(md[b"PANDAS_ATTRS"])
+        self._df = df.iloc[:0]
+        return df, decoded(md.get(OURS))
 
     def _noted(self) -> dict:
         """What the writer noted in the first file's footer (:mod:`.restore`)."""
