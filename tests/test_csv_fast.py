@@ -25,7 +25,7 @@ import intake
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -115,6 +115,8 @@ def as_text(df: pd.DataFrame) -> list:
                            HealthCheck.data_too_large],
 )
 @given(csv=csv_files())
+# found by the property test: an integer past uint64 first in a text column keeps 'NA' as written
+@example(csv=('c0\n18446744073709551616\n\n\n"a,b"\n\nNA\n', {}))
 def test_quirky_csvs_round_trip_path_by_path(csv, persist_dir, caplog):
     text, args = csv
     with tempfile.TemporaryDirectory() as tmp:

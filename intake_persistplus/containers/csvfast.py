@@ -15,8 +15,10 @@ this way only when the result is certainly what pandas would have made of it:
 * a text column whose every chunk of rows, as pandas reads them, holds a value
   that pandas cannot take for a number or a boolean (else pandas would have
   turned ``007`` into ``7``), or only the words True/False, or only gaps;
-* a float column without whole numbers past 2**63 (pandas reads a column
-  holding an integer past ``int64``/``uint64`` as text, gaps as '');
+* a float column without whole numbers past 2**63, a text column without
+  integers of 20 digits or more (pandas reads a column holding an integer past
+  ``int64``/``uint64`` as text, gaps as '' or as the words written, depending
+  on the order of its values);
 * anything pyarrow refuses (a field too many, a value out of range, bytes
   that are not UTF-8...).
 
@@ -277,10 +279,24 @@ def parse(block: Any, first: bool, plan: Plan) -> Any:
             # pandas reads a column holding an integer past int64/uint64 as text
             # (gaps as '', no floats), depending on the order of its values
             raise NotExact(f"whole numbers past 2**63 in column {col!r}")
-    chunks = _Chunks([c for c, kind in plan.kinds.items() if kind == "text"], plan.chunk)
+    texts = [c for c, kind in plan.kinds.items() if kind == "text"]
+    for col in texts:
+        if _huge_integers(table.column(col)):
+            # a chunk whose first values are whole numbers, one past uint64, is
+            # text to pandas with its missing-value words kept as written
+            raise NotExact(f"whole numbers past uint64 in column {col!r}")
+    chunks = _Chunks(texts, plan.chunk)
     chunks.feed(table)
     chunks.close()
     return table.cast(plan.schema)
+
+
+def _huge_integers(values: Any) -> bool:
+    import pyarrow.compute as pc
+
+    if len(values) == 0 or (pc.max(pc.utf8_length(values)).as_py() or 0) < 20:
+        return False  # 2**64 has 20 digits
+    return bool(pc.any(pc.match_substring_regex(values, r"^\s*[+-]?[0-9]{20,}\s*$")).as_py())
 
 
 def _huge_whole_numbers(values: Any) -> bool:
