@@ -92,6 +92,12 @@ class PersistPathError(PersistError, OSError):
     """The persist location cannot be created or written."""
 
 
+class ExclusiveCreateError(PersistPathError):
+    """A remote store whose file system does not create files exclusively (a
+    second ``mode="create"`` write overwrites, as s3fs before 2024.12 does), so
+    its locks could not keep concurrent writers apart: refused, never raced."""
+
+
 class ExportLocationError(PersistError, FileExistsError):
     """The export location is not empty and ``overwrite`` was not given."""
 
@@ -127,6 +133,7 @@ __all__ = [
     "CLIError",
     "AlreadyPersistedError",
     "CorruptIndexError",
+    "ExclusiveCreateError",
     "ExportLocationError",
     "IndexFormatError",
     "IndexLockTimeout",

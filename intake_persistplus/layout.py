@@ -123,7 +123,7 @@ class Location:
         protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
         #: an object store: no folders to make, and small files read in one GET
         self.flat = bool(set(protocols) & {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
-        self._cat = {"max_concurrency": 1} if {"s3", "s3a"} & set(protocols) else {}
+        self._cat = locks.one_request(fs) if {"s3", "s3a"} & set(protocols) else {}
 
     def checked(self, *parts: str) -> str:
         """``path_of(*parts)``; a local store also refuses links on the way."""

@@ -13,11 +13,12 @@ import logging
 import os
 import random
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 
-from .errors import IndexLockTimeout, PersistPathError
+from .errors import ExclusiveCreateError, IndexLockTimeout, PersistPathError
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +44,104 @@ def _read(fs, path: str) -> bytes:
         return fs.cat_file(path)
 
 
+def one_request(fs) -> dict:
+    """``cat_file`` arguments that read a small file in one request: recent s3fs
+    asks for its size first unless given ``max_concurrency=1``, which s3fs 2025.10
+    and older do not take (nor need)."""
+    import inspect
+
+    try:
+        names = inspect.signature(type(fs)._cat_file).parameters
+    except (AttributeError, TypeError, ValueError):
+        return {}
+    return {"max_concurrency": 1} if "max_concurrency" in names else {}
+
+
 def create_exclusive(fs, path: str, data: bytes) -> None:
     """Write ``path`` only if it does not exist (raise ``FileExistsError`` otherwise).
 
     fsspec's ``mode="create"`` maps to S3's ``If-None-Match: *`` and GCS's
     ``ifGenerationMatch=0``; a file system without it gets an ``"xb"`` open.
+    The first call for a kind of file system checks that it is exclusive there
+    (see :func:`check_exclusive`).
     """
+    check_exclusive(fs, path.rstrip("/").rpartition("/")[0])
+    _create(fs, path, data)
+
+
+def _create(fs, path: str, data: bytes) -> None:
     try:
         fs.pipe_file(path, data, mode="create")
     except TypeError:  # an older fsspec or a file system without "create"
         with fs.open(path, "xb") as f:
             f.write(data)
+
+
+#: the first s3fs that sends ``If-None-Match: *`` for ``mode="create"`` (older ones
+#: drop the argument and overwrite)
+S3FS_EXCLUSIVE = "2024.12.0"
+#: (file system class, its package's version, endpoint) whose exclusive create held
+EXCLUSIVE_CHECKED: set = set()
+
+
+def _package(fs) -> tuple[str, str]:
+    name = type(fs).__module__.partition(".")[0]
+    version = getattr(sys.modules.get(name), "__version__", None)
+    return name, str(version or "(version unknown)")
+
+
+def check_exclusive(fs, folder: str) -> None:
+    """Refuse a file system whose exclusive create is not exclusive.
+
+    Once per process for each file system class, version and endpoint, a probe
+    object in ``folder`` is created twice with :func:`create_exclusive`'s call;
+    the second must fail, and the probe is removed. Without this, an s3fs
+    older than 2024.12 (which drops ``mode="create"``) or a server that ignores
+    ``If-None-Match`` would let two writers both "take" a lock.
+
+    Raises
+    ------
+    ExclusiveCreateError
+        naming the package and version, and what to upgrade.
+    """
+    name, version = _package(fs)
+    options = getattr(fs, "storage_options", None) or {}
+    endpoint = options.get("endpoint_url") or (options.get("client_kwargs") or {}).get("endpoint_url")
+    key = (type(fs), version, str(endpoint))
+    if key in EXCLUSIVE_CHECKED:
+        return
+    probe = f"{folder.rstrip('/')}/.exclusive-probe-{uuid.uuid4().hex}"
+    _create(fs, probe, b"1")
+    try:
+        try:
+            _create(fs, probe, b"2")
+        except FileExistsError:
+            EXCLUSIVE_CHECKED.add(key)
+            return
+    finally:
+        with contextlib.suppress(Exception):
+            fs.rm_file(probe)
+    where = f" at {endpoint}" if endpoint else ""
+    if name == "s3fs" and _numbers(version) < _numbers(S3FS_EXCLUSIVE):
+        fix = f"upgrade s3fs to {S3FS_EXCLUSIVE} or newer (pip install -U 's3fs>={S3FS_EXCLUSIVE}')"
+    else:
+        fix = ("use a file system, or a server, that honours exclusive create "
+               "(S3: conditional writes with If-None-Match)")
+    raise ExclusiveCreateError(
+        f"{type(fs).__name__} ({name} {version}) does not create files exclusively{where}: a second "
+        f"mode='create' write of {probe} overwrote it instead of failing, so the "
+        f"store's locks would not keep concurrent writers apart; {fix}"
+    )
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("."):
+        digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 @contextlib.contextmanager

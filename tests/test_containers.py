@@ -10,7 +10,7 @@ import pytest
 
 from intake_persistplus import store
 
-from .conftest import write_catalog
+from .conftest import intake_textfiles_works, needs_textfiles, write_catalog
 
 xr = pytest.importorskip("xarray")
 pytest.importorskip("zarr")
@@ -123,16 +123,13 @@ def python_catalog(tmp_path):
     (tmp_path / "doc.json").write_text(
         json.dumps({"a": [1, 2.5, None, True], "nested": {"k": "v"}, "__pp__": "not a tag"})
     )
-    return write_catalog(
-        tmp_path,
-        {
-            "text": {"driver": "textfiles", "args": {"urlpath": "{{ CATALOG_DIR }}*.txt"}},
-            "doc": {"driver": "jsonfiles", "args": {"urlpath": "{{ CATALOG_DIR }}doc.json"}},
-        },
-    )
+    sources = {"doc": {"driver": "jsonfiles", "args": {"urlpath": "{{ CATALOG_DIR }}doc.json"}}}
+    if intake_textfiles_works():  # on intake 2.1.0a1/a2 a catalog naming it cannot be opened
+        sources["text"] = {"driver": "textfiles", "args": {"urlpath": "{{ CATALOG_DIR }}*.txt"}}
+    return write_catalog(tmp_path, sources)
 
 
-@pytest.mark.parametrize("name", ["text", "doc"])
+@pytest.mark.parametrize("name", [pytest.param("text", marks=needs_textfiles), "doc"])
 def test_python_sources_read_back_equal(python_catalog, persist_dir, name):
     cat = intake.open_catalog(str(python_catalog))
     original = cat[name](persist_mode="never")

@@ -35,6 +35,9 @@ if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):  # its caches, not in the
     set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "intake-persistplus-hypothesis")
 
 FAST_LOG = "intake_persistplus.containers.csvfast"
+#: pandas 2's parser rounds some 17-digit decimals unlike pyarrow's, so the fast
+#: path leaves float columns to pandas before pandas 3 (the whole source, then)
+FLOATS_FAST = int(pd.__version__.split(".")[0]) >= 3
 NA_WORDS = ["", "NA", "None", "null", "NaN", "n/a", "<NA>", "#N/A", "nan"]
 
 ints = st.one_of(
@@ -172,14 +175,13 @@ def _python_ints(df: pd.DataFrame) -> bool:
 
 
 def dask_view(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` as dask gives it back: its text columns in dask's string dtype."""
-    text = [c for c, dt in df.dtypes.items() if isinstance(dt, pd.StringDtype)]
-    if not text:
-        return df
-    out = df.copy()
-    converted = dd.from_pandas(df[text], npartitions=1).compute()
-    for c in text:
-        out[c] = converted[c]
+    """``df`` as dask gives it back: its text columns in dask's string dtype
+    (object columns too, before pandas 3), booleans with gaps left as they are."""
+    out = dd.from_pandas(df, npartitions=1).compute()
+    for c in df.columns:
+        kinds = {type(v) for v in df[c].dropna()}
+        if df[c].dtype == object and kinds and kinds <= {bool}:
+            out[c] = df[c]
     return out
 
 
@@ -207,6 +209,12 @@ def _fast_log(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == FAST_LOG]
 
 
+def fast_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """``make_frame``, less its float column where the fast path does not take floats."""
+    frame = make_frame(n, seed=seed)
+    return frame if FLOATS_FAST else frame.drop(columns="value")
+
+
 def _catalog(folder: Path, name: str, args: dict) -> Path:
     return write_catalog(folder, {name: {"driver": "csv", "args": args}})
 
@@ -217,7 +225,7 @@ def test_a_plain_csv_takes_the_fast_path_exactly(tmp_path, persist_dir, caplog):
     encoded, numbers not."""
     import pyarrow.parquet as pq
 
-    make_frame(5000).to_csv(tmp_path / "t.csv", index=False)
+    fast_frame(5000).to_csv(tmp_path / "t.csv", index=False)
     cat = _catalog(tmp_path, "t", {"urlpath": "{{ CATALOG_DIR }}t.csv"})
     original = intake.open_catalog(str(cat)).t(persist_mode="never")
     with caplog.at_level(logging.DEBUG, logger=FAST_LOG):
@@ -231,7 +239,21 @@ def test_a_plain_csv_takes_the_fast_path_exactly(tmp_path, persist_dir, caplog):
     columns = pq.ParquetFile(files[0]).metadata.row_group(0)
     encodings = {columns.column(i).path_in_schema: columns.column(i).encodings for i in range(columns.num_columns)}
     assert "RLE_DICTIONARY" in encodings["label"]
-    assert "RLE_DICTIONARY" not in encodings["value"]
+    assert "RLE_DICTIONARY" not in encodings["id"]
+    assert "RLE_DICTIONARY" not in encodings.get("value", "")
+
+
+@pytest.mark.skipif(FLOATS_FAST, reason="pandas 3 and pyarrow parse floats alike")
+def test_floats_take_the_usual_path_before_pandas_3(tmp_path, persist_dir, caplog):
+    make_frame(500).to_csv(tmp_path / "t.csv", index=False)
+    cat = _catalog(tmp_path, "t", {"urlpath": "{{ CATALOG_DIR }}t.csv"})
+    original = intake.open_catalog(str(cat)).t(persist_mode="never")
+    with caplog.at_level(logging.DEBUG, logger=FAST_LOG):
+        persisted = original.persist()
+    assert any("not taken" in m and "'value': 'float64'" in m for m in _fast_log(caplog))
+    pd.testing.assert_frame_equal(persisted.read(), original.read(), check_exact=True)
+    pd.testing.assert_frame_equal(persisted.to_dask().compute(), original.to_dask().compute(),
+                                  check_exact=True)
 
 
 def test_blocks_and_files(tmp_path, persist_dir, caplog):
@@ -240,9 +262,10 @@ def test_blocks_and_files(tmp_path, persist_dir, caplog):
     (intake's read() of such entries fails: pandas takes no glob and no
     `blocksize`; to_dask() is compared.)"""
     for i in range(4):
-        make_frame(3000, seed=i).to_csv(tmp_path / f"t{i}.csv", index=False)
+        fast_frame(3000, seed=i).to_csv(tmp_path / f"t{i}.csv", index=False)
     for name, args in [("files", {"urlpath": "{{ CATALOG_DIR }}t*.csv"}),
-                       ("blocks", {"urlpath": "{{ CATALOG_DIR }}t0.csv", "blocksize": 30_000})]:
+                       ("blocks", {"urlpath": "{{ CATALOG_DIR }}t0.csv",
+                                   "blocksize": (tmp_path / "t0.csv").stat().st_size // 4})]:
         cat = _catalog(tmp_path, name, args)
         original = getattr(intake.open_catalog(str(cat)), name)(persist_mode="never")
         caplog.clear()
@@ -262,6 +285,7 @@ def test_a_pandas_chunk_of_numbers_in_a_text_column(tmp_path, persist_dir, caplo
     n = 2**18
     codes = np.array([f"a{i}" for i in range(n)] + ["007"] * 1000, dtype=object)
     frame = pd.DataFrame({"code": codes, "i": np.arange(len(codes)), "f": np.arange(len(codes)) / 7})
+    frame = frame if FLOATS_FAST else frame.drop(columns="f")
     frame.to_csv(tmp_path / "c.csv", index=False)
     cat = _catalog(tmp_path, "c", {"urlpath": "{{ CATALOG_DIR }}c.csv"})
     original = intake.open_catalog(str(cat)).c(persist_mode="never")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import intake
 import pandas as pd
 import pytest
 import yaml
+from fsspec.implementations.memory import MemoryFileSystem
 
 from intake_persistplus import store
 from intake_persistplus.containers.parquet import PersistedParquetSource
@@ -108,3 +111,62 @@ def test_storage_options_from_intake_conf(csv_catalog, s3_bucket, s3_env, monkey
     for path in fs.find(f"{s3_bucket}/opts"):  # the view, the head, records, data
         blob = fs.cat_file(path)
         assert b"testing-secret" not in blob and b"testing-key-id" not in blob, path
+
+
+def test_s3_exclusive_create_is_checked_once_and_leaves_nothing(s3_bucket):
+    """The check that the store's locks rest on: once per file system and endpoint,
+    a probe object is created twice on the real endpoint; the second create fails."""
+    import s3fs
+
+    from intake_persistplus.locks import EXCLUSIVE_CHECKED, check_exclusive
+
+    fs = s3fs.S3FileSystem()
+    EXCLUSIVE_CHECKED.clear()
+    check_exclusive(fs, f"{s3_bucket}/probe")
+    assert [k[:2] for k in EXCLUSIVE_CHECKED] == [(s3fs.S3FileSystem, s3fs.__version__)]
+    fs.invalidate_cache()
+    assert fs.find(s3_bucket) == []  # the probe is gone
+    fs.pipe_file(f"{s3_bucket}/probe/.exclusive-probe-x", b"")
+    with pytest.raises(FileExistsError):  # what the probe relies on, on this endpoint
+        fs.pipe_file(f"{s3_bucket}/probe/.exclusive-probe-x", b"", mode="create")
+
+
+class CarelessMemoryFileSystem(MemoryFileSystem):
+    """A real memory file system whose ``mode="create"`` overwrites, as s3fs before
+    2024.12 did on S3 (it dropped the argument) and as a server that ignores
+    ``If-None-Match`` does."""
+
+    protocol = ("careless-memory",)
+
+    def pipe_file(self, path, value, mode="overwrite", **kwargs):
+        return super().pipe_file(path, value, **kwargs)
+
+    def open(self, path, mode="rb", **kwargs):
+        return super().open(path, mode.replace("x", "w"), **kwargs)
+
+
+def test_a_store_whose_exclusive_create_overwrites_is_refused(csv_catalog, monkeypatch):
+    """Never a silent race: persisting to such a store raises, naming the file system
+    and what to do, every time, and publishes nothing."""
+    import fsspec
+
+    from intake_persistplus import ExclusiveCreateError, PersistPathError
+    from intake_persistplus.locks import create_exclusive
+
+    fsspec.register_implementation("careless-memory", CarelessMemoryFileSystem, clobber=True)
+    name = f"careless-{uuid.uuid4().hex[:8]}"
+    root = f"careless-memory://{name}"
+    fs = fsspec.filesystem("careless-memory")
+    monkeypatch.setitem(intake.conf, "persist_path", root)
+    try:
+        cat = intake.open_catalog(str(csv_catalog))
+        for _ in range(2):  # a refusal is not remembered as a pass
+            with pytest.raises(ExclusiveCreateError, match=r"CarelessMemoryFileSystem \(tests .*\) "
+                               r"does not create files exclusively.*honours exclusive create"):
+                cat.csvsource.persist()
+        assert not cat.csvsource.is_persisted
+        with pytest.raises(PersistPathError):  # an OSError of the location, like the others
+            create_exclusive(fs, f"/{name}/once", b"1")
+        assert not [p for p in fs.find(root) if ".exclusive-probe-" in p]
+    finally:
+        fs.rm(root, recursive=True) if fs.exists(root) else None

@@ -32,6 +32,7 @@ ORDER = [
     "provenance",
     "containers._common",
     "containers.restore",
+    "containers.asread",
     "containers.parquet",
     "containers.csvfast",
     "containers.dataframe",

@@ -12,8 +12,7 @@ Exactness, path by path:
 * a default index (unnamed, a fresh range in every partition, unknown
   divisions, as ``read_csv`` makes) is not written; any other index is.
 * the pandas metadata stored in the files describes the dtypes that the
-  original's ``read()`` gives (found from ``discover()``, which returns the
-  same type as ``read()``), while the data is written as ``to_dask()`` made it.
+  original's ``read()`` gives (:mod:`.asread`), while the data is written as ``to_dask()`` made it.
   ``pd.read_parquet`` follows that metadata, and dask applies its own string
   conversion on read exactly as it did on the original, so ``read()`` and
   ``to_dask()`` of the copy match the same path of the original without a
@@ -26,7 +25,7 @@ import inspect
 import logging
 from typing import Any
 
-from . import csvfast, restore
+from . import asread, csvfast, restore
 from ._common import OURS, compute, content_hash, label, lazy_or_eager, write_table
 
 logger = logging.getLogger(__name__)
@@ -40,60 +39,6 @@ def _writer_kwargs() -> set[str]:
     names = set(inspect.signature(pq.write_table).parameters)
     names |= set(inspect.signature(pq.ParquetWriter.__init__).parameters)
     return names - {"self", "table", "where", "kwargs", "schema", "filesystem"}
-
-
-def _is_string_dtype(dtype: Any) -> bool:
-    import pandas as pd
-
-    return isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype)
-
-
-def _default_string_dtype():
-    import pandas as pd
-
-    return pd.Series(["a"]).dtype  # "str" in pandas 3, object before
-
-
-def discovered(source: Any) -> Any:
-    """``source.discover()``, or None where it fails (it is best effort)."""
-    try:
-        return source.discover()
-    except Exception as e:
-        logger.debug("discover() failed on %s: %s", label(source), type(e).__name__)
-        return None
-
-
-def _read_dtypes(found: Any, meta: Any) -> dict:
-    """Dtypes that ``source.read()`` gives for the string columns of ``meta``,
-    from what ``source.discover()`` returned (``found``)."""
-    import pandas as pd
-
-    cols = [c for c, dt in meta.dtypes.items() if isinstance(dt, pd.StringDtype)]
-    if not cols or found is None:
-        return {}
-    if isinstance(found, pd.DataFrame):
-        dtypes = found.dtypes
-    elif isinstance(found, dict) and found.get("dtype") is not None:
-        dtypes = found["dtype"]
-        if not hasattr(dtypes, "get"):
-            return {}
-    else:
-        return {}
-    out = {}
-    for c in cols:
-        dt = dtypes.get(c) if hasattr(dtypes, "get") else None
-        if dt is None:
-            continue
-        try:
-            dt = pd.api.types.pandas_dtype(dt)
-        except TypeError:
-            continue
-        if not _is_string_dtype(dt):
-            # a head of all-missing values reads as float; the full read() gives strings
-            dt = _default_string_dtype()
-        if dt != meta.dtypes[c]:
-            out[c] = dt
-    return out
 
 
 #: CSV reader arguments that decide how every column is parsed (with any, no guess)
@@ -311,19 +256,18 @@ class DataFramePersister:
         were kept, each file's (name, size, SHA-256), whether anything parquet
         does not hold was noted)."""
         import dask
-        import pandas as pd
 
         preserve = not _default_index(ddf)
         meta = ddf._meta
-        texts = any(isinstance(dt, pd.StringDtype) for dt in meta.dtypes)
-        as_read = _read_dtypes(discovered(source) if texts else None, meta)
+        as_read = asread.read_dtypes(source, meta)
         pandas_md = None
         if as_read:
             pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
             logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
         bools = bool_text_columns(source, meta)
-        ours = restore.encoded(restore.noted(meta, None, bools))
-        noted = bool(restore.noted(meta))  # booleans as text: read() looks at its data first
+        shown = meta.astype(as_read) if as_read else meta  # the dtypes read() gives
+        ours = restore.encoded(restore.noted(shown, None, bools, meta))
+        noted = bool(restore.noted(shown, dask_meta=meta))  # booleans as text: read() looks first
         write = dask.delayed(_write_part, pure=False)
         parts = ddf.to_delayed()
         width = max(5, len(str(len(parts) - 1)))

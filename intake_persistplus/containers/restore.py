@@ -8,7 +8,18 @@ copy's ``read()`` and ``to_dask()``:
   hive-partitioned dataset's ``year=2024``), which comes back as plain numbers;
 * ``freq``: the frequency of a ``DatetimeIndex``, which parquet does not store;
 * ``bool_text``: CSV columns that may hold booleans with gaps (see
-  :func:`.dataframe.bool_text_columns`).
+  :func:`.dataframe.bool_text_columns`);
+* ``strings``: the storage (``python`` or ``pyarrow``) of a ``string`` column
+  whose storage is not the writer's pandas default: pandas records only
+  ``string``, and reads it back with its own default (``python`` before
+  pandas 3), while dask's ``to_dask()`` gives ``string[pyarrow]``;
+* ``dask_strings``: the text dtype of a column of the original's
+  ``to_dask()`` that is not dask's own ``string[pyarrow]`` (a reader that
+  builds its frame from pandas' partitions, as intake-excel does, gives
+  pandas' ``str``), which dask's reading of the copy would give.
+
+A text dtype is noted as ``python`` or ``pyarrow`` (``string`` with ``<NA>``)
+or ``str-python`` or ``str-pyarrow`` (``str``, with NaN: pandas 3's default).
 
 The files may come from anyone: every value is checked for its type and is
 only ever used as a label, a category or a frequency string (never
@@ -26,11 +37,46 @@ logger = logging.getLogger(__name__)
 _SCALARS = (int, float, str)  # JSON's (bool is an int)
 #: the text of booleans that pandas reads from a CSV column with gaps as objects
 BOOL_TEXT = frozenset({"True", "False"})
+_STORAGES = ("python", "pyarrow")  # of pandas' "string" dtype
 
 
-def noted(meta: Any, index: Any = None, bool_text: list[str] | None = None) -> dict:
-    """What ``meta`` (an empty frame with the data's columns and dtypes) and
-    ``index`` (the data's index, for its ``freq``) lose in parquet."""
+def text_spec(dtype: Any) -> str | None:
+    """How a text dtype is noted (see above); None for any other dtype."""
+    import pandas as pd
+
+    if not isinstance(dtype, pd.StringDtype):
+        return None
+    if dtype.storage == "pyarrow_numpy":  # pandas 2.2's name of str
+        return "str-pyarrow"
+    if dtype.storage not in _STORAGES:
+        return None
+    return dtype.storage if dtype.na_value is pd.NA else f"str-{dtype.storage}"
+
+
+def text_dtype(spec: Any) -> Any:
+    """The dtype noted as ``spec``; None for anything else (or a ``str`` this
+    pandas does not have)."""
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(spec, str):
+        return None
+    nan, _, storage = spec.rpartition("-")
+    if storage not in _STORAGES or nan not in ("", "str"):
+        return None
+    if not nan:
+        return pd.StringDtype(storage)
+    try:
+        return pd.StringDtype(storage, na_value=np.nan)
+    except TypeError:  # pandas 2.2
+        return pd.StringDtype("pyarrow_numpy") if storage == "pyarrow" else None
+
+
+def noted(meta: Any, index: Any = None, bool_text: list[str] | None = None,
+          dask_meta: Any = None) -> dict:
+    """What ``meta`` (an empty frame with the data's columns and dtypes, as
+    ``read()`` gives them) and ``index`` (the data's index, for its ``freq``)
+    lose in parquet; and ``dask_meta`` (``to_dask()``'s) in dask's reading."""
     import pandas as pd
 
     out: dict = {}
@@ -55,6 +101,15 @@ def noted(meta: Any, index: Any = None, bool_text: list[str] | None = None) -> d
         out["freq"] = freq
     if bool_text:
         out["bool_text"] = list(bool_text)
+    default = pd.StringDtype().storage
+    strings = {str(c): dt.storage for c, dt in meta.dtypes.items() if isinstance(dt, pd.StringDtype)
+               and dt.na_value is pd.NA and dt.storage in _STORAGES and dt.storage != default}
+    if strings:
+        out["strings"] = strings
+    texts = {str(c): text_spec(dt) for c, dt in getattr(dask_meta, "dtypes", {}).items()}
+    texts = {c: spec for c, spec in texts.items() if spec not in (None, "pyarrow")}
+    if texts:
+        out["dask_strings"] = texts
     return out
 
 
@@ -100,6 +155,17 @@ def _category_dtypes(df: Any, info: dict) -> dict:
             out[col] = pd.CategoricalDtype(pd.Index(values, dtype=kind), ordered=bool(ordered))
         except (TypeError, ValueError, OverflowError):
             continue
+    return out
+
+
+def _string_dtypes(df: Any, specs: Any) -> dict:
+    """The text dtypes ``specs`` notes for columns of ``df`` that differ."""
+    out = {}
+    for col, spec in (specs.items() if isinstance(specs, dict) else ()):
+        want = text_dtype(spec)
+        dt = df.dtypes.get(col) if want is not None else None
+        if text_spec(dt) is not None and dt != want:
+            out[col] = want
     return out
 
 
@@ -157,7 +223,7 @@ def restored(df: Any, info: dict) -> Any:
 
     if info.get("bool_text"):
         df = restore_bools(df, info["bool_text"])
-    dtypes = _category_dtypes(df, info)
+    dtypes = {**_string_dtypes(df, info.get("strings")), **_category_dtypes(df, info)}
     for col, dt in dtypes.items():
         try:
             df[col] = df[col].astype(dt)
@@ -176,9 +242,9 @@ def restored(df: Any, info: dict) -> Any:
 
 
 def restored_dask(ddf: Any, info: dict) -> Any:
-    """``ddf`` (the copy's ``to_dask()``) with categories and labels put back
-    (lazily; booleans as text stay text, as in the original's ``to_dask()``)."""
-    dtypes = _category_dtypes(ddf._meta, info)
+    """``ddf`` (the copy's ``to_dask()``) with text dtypes, categories and
+    labels put back (lazily; booleans as text stay text, as in the original's ``to_dask()``)."""
+    dtypes = {**_string_dtypes(ddf._meta, info.get("dask_strings")), **_category_dtypes(ddf._meta, info)}
     if dtypes:
         ddf = ddf.astype(dtypes)
     labels = _labels(ddf._meta, info)
