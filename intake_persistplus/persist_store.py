@@ -29,7 +29,6 @@ from .dedupe import prepare, share
 from .errors import (
     AmbiguousNameError,
     CorruptIndexError,
-    ExclusiveCreateError,
     NotPersistedError,
     PersistConflictError,
     PersistPathError,
@@ -141,7 +140,7 @@ class PersistStore(StoreVersions, StoreUpkeep, StoreRekey, StoreFreshness, Store
             index.ensure()
             if fold_edits or not index.seen:
                 index.sync()  # an index in a newer format is refused before any write
-        except (CorruptIndexError, ExclusiveCreateError):
+        except (CorruptIndexError, PersistPathError):  # (an ExclusiveCreateError, say)
             raise
         except Exception as e:  # OSError, or ImportError/ValueError for an unusable URL
             reason = getattr(e, "strerror", None) or f"{type(e).__name__}: {e}"

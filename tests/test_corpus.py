@@ -49,9 +49,6 @@ KNOWN = {
     "csv_dates": "with parse_dates the CSV is written from the original's to_dask(), where "
                  "dask read the column of booleans with gaps as bool (its gaps as True); "
                  "read() has objects with NaN",
-    "parquet_file": "a text column of an intake-parquet original comes back as string "
-                    "(pd.NA) where its read() (fastparquet) gives str (NaN): its discover() "
-                    "cannot tell the writer read()'s dtypes",
 }
 
 

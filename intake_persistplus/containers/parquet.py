@@ -63,7 +63,7 @@ class PersistedParquetSource(ParquetSource):
             df, info = found
             return restored(df, {k: v for k, v in info.items() if k != "bool_text"}) if self._restore else df
         df, info = super().read(), None
-        if any((isinstance(dt, pd.StringDtype) or dt == object) and _looks_boolean(df[c])
+        if any((isinstance(dt, pd.StringDtype) or dt == "object") and _looks_boolean(df[c])
                for c, dt in df.dtypes.items()):  # (text is object before pandas 3)
             # only a text column that starts with 'True'/'False' makes booleans worth looking for
             info = self._noted()
