@@ -33,6 +33,7 @@ ORDER = [
     "containers._common",
     "containers.restore",
     "containers.asread",
+    "containers.csvbools",
     "containers.parquet",
     "containers.csvfast",
     "containers.dataframe",

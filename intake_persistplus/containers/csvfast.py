@@ -95,6 +95,8 @@ class Plan:
     def __init__(self, header: bytes, kinds: dict, schema: Any, sep: str):
         self.header, self.kinds, self.schema, self.sep = header, kinds, schema, sep
         self.chunk = _pandas_chunk_rows(len(kinds))
+        #: boolean columns whose gaps are kept (the writer notes them: see restore.py)
+        self.gaps: frozenset = frozenset()
 
 
 def plan(source: Any, ddf: Any) -> tuple[Plan, list, list] | None:
@@ -273,7 +275,7 @@ def parse(block: Any, first: bool, plan: Plan) -> Any:
     if table.schema.names != names:
         raise NotExact(f"column names {table.schema.names}, not {names}")
     for col, kind in plan.kinds.items():
-        if kind in ("int", "bool") and table.column(col).null_count:
+        if kind in ("int", "bool") and table.column(col).null_count and col not in plan.gaps:
             raise NotExact(f"gaps in column {col!r}, which pandas reads as another type")
         if kind == "float" and _huge_whole_numbers(table.column(col)):
             # pandas reads a column holding an integer past int64/uint64 as text

@@ -27,6 +27,7 @@ from typing import Any
 
 from . import asread, csvfast, restore
 from ._common import OURS, compute, content_hash, label, lazy_or_eager, write_table
+from .csvbools import NotBooleans, as_booleans, bool_gap_columns, bool_text_columns, raw_parts
 
 logger = logging.getLogger(__name__)
 
@@ -39,38 +40,6 @@ def _writer_kwargs() -> set[str]:
     names = set(inspect.signature(pq.write_table).parameters)
     names |= set(inspect.signature(pq.ParquetWriter.__init__).parameters)
     return names - {"self", "table", "where", "kwargs", "schema", "filesystem"}
-
-
-#: CSV reader arguments that decide how every column is parsed (with any, no guess)
-_PARSING = {"true_values", "false_values", "dtype_backend"}
-
-
-def bool_text_columns(source: Any, meta: Any) -> list[str]:
-    """Columns of a CSV source that may hold booleans with gaps. pandas reads a
-    column of True/False with missing values as objects (``read()``), and dask
-    turns those objects into the strings 'True'/'False' (``to_dask()``), which
-    is what is written. The copy's ``read()`` turns such a column back into
-    booleans when every value it holds is 'True' or 'False' (for a CSV, pandas
-    would have read those as booleans); its ``to_dask()`` keeps the strings,
-    as the original's does. Only for intake's ``csv`` driver, and only when no
-    reader argument decides the types."""
-    import pandas as pd
-
-    if type(source).__name__ != "CSVSource" or not type(source).__module__.startswith("intake."):
-        return []
-    kwargs = dict(getattr(source, "kwargs", None) or {})
-    kwargs.update(kwargs.pop("csv_kwargs", None) or {})
-    told = set()  # columns whose type or parsing the reader is given
-    for key in ("dtype", "converters"):
-        value = kwargs.get(key)
-        if isinstance(value, dict):
-            told |= set(value)
-        elif value is not None:
-            return []  # one type for every column
-    if _PARSING & set(kwargs):
-        return []
-    return [str(c) for c, dt in meta.dtypes.items()
-            if isinstance(c, str) and c not in told and isinstance(dt, pd.StringDtype)]
 
 
 def _default_index(ddf: Any) -> bool:
@@ -113,13 +82,16 @@ def _unwritable_columns(df: Any) -> list[str]:
 
 def _write_part(
     df: Any, fs: Any, path: str, preserve_index: bool, pandas_md: bytes | None, kw: dict,
-    ours: bytes | None = None,
+    ours: bytes | None = None, gaps: list[str] | None = None,
 ) -> tuple[bool, int, str] | None:
     """Write one partition; return (whether its index was a fresh 0..n-1 range,
     bytes written, their SHA-256), or None when it was not written because its
-    index must be (the caller then writes every partition again, with it)."""
+    index must be (the caller then writes every partition again, with it).
+    ``gaps``: text columns written as booleans with gaps (:func:`bool_gap_columns`)."""
     import pyarrow as pa
 
+    if gaps:
+        df = as_booleans(df, gaps)
     fresh = _fresh_range(df.index)
     if not preserve_index and not fresh:
         return None
@@ -255,51 +227,72 @@ class DataFramePersister:
         """Write every partition; return (whether the index and known divisions
         were kept, each file's (name, size, SHA-256), whether anything parquet
         does not hold was noted)."""
-        import dask
-
         preserve = not _default_index(ddf)
         meta = ddf._meta
         as_read = asread.read_dtypes(source, meta)
-        pandas_md = None
         if as_read:
-            pandas_md = _pandas_metadata(meta.astype(as_read), preserve)
             logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
-        bools = bool_text_columns(source, meta)
         shown = meta.astype(as_read) if as_read else meta  # the dtypes read() gives
-        ours = restore.encoded(restore.noted(shown, None, bools, meta))
-        noted = bool(restore.noted(shown, dask_meta=meta))  # booleans as text: read() looks first
-        write = dask.delayed(_write_part, pure=False)
-        parts = ddf.to_delayed()
-        width = max(5, len(str(len(parts) - 1)))
-        names = [f"part.{i:0{width}d}.parquet" for i in range(len(parts))]
-
-        def run(preserve: bool, pandas_md: bytes | None) -> tuple:
-            return compute(*[
-                write(part, fs, f"{root}/{name}", preserve, pandas_md, kwargs, ours)
-                for name, part in zip(names, parts, strict=True)
-            ])
-
-        fast = None if preserve else csvfast.plan(source, ddf)
-        if fast is not None:
-            done = _write_blocks(fast, parts, fs, [f"{root}/{n}" for n in names], kwargs,
-                                 pandas_md or _pandas_metadata(meta, False), ours)
-        else:
-            done = run(preserve, pandas_md)
-        divisions = preserve and bool(ddf.known_divisions)
-        if not preserve and not all(d is not None and d[0] for d in done):
-            # a range index that does not restart at 0 in every partition (a filtered
-            # read_csv, say) is data: only in that rare case is the source read twice
-            logger.info("partition indexes are not fresh ranges; writing them too")
+        gaps = bool_gap_columns(source, meta)
+        raw = raw_parts(source, ddf, gaps) if gaps else None
+        try:
+            return _write_parts(source, ddf, fs, root, kwargs, preserve, shown, gaps if raw else [], raw)
+        except NotBooleans as e:  # words past dask's guess: its cast is all there is
+            logger.info("column %s holds other words than booleans; written as dask casts it", e)
             for path in fs.ls(root, detail=False):
                 fs.rm(path)
-            done = run(True, _pandas_metadata(meta.astype(as_read), True) if as_read else None)
-            divisions = False
-        files = [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
-        return divisions, files, noted
+            return _write_parts(source, ddf, fs, root, kwargs, preserve, shown, [], None)
+
+
+def _write_parts(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict, preserve: bool,
+                 shown: Any, gaps: list[str], raw: list | None) -> tuple[bool, list, bool]:
+    """:meth:`DataFramePersister._write_dask`'s writing: every partition of
+    ``ddf`` (``gaps``: boolean columns written with their gaps, from ``raw``'s
+    partitions; see :func:`bool_gap_columns`)."""
+    import dask
+
+    meta = ddf._meta
+    keep = shown is not meta or gaps  # the pandas metadata names read()'s dtypes
+
+    def pandas_md(preserve: bool) -> bytes | None:
+        return _pandas_metadata(shown, preserve) if keep else None
+
+    bools = bool_text_columns(source, meta)
+    ours = restore.encoded(restore.noted(shown, None, bools, meta, gaps))
+    noted = bool(restore.noted(shown, dask_meta=meta, bool_gaps=gaps))  # booleans as text: read() looks first
+    write = dask.delayed(_write_part, pure=False)
+    parts = raw or ddf.to_delayed()
+    width = max(5, len(str(len(parts) - 1)))
+    names = [f"part.{i:0{width}d}.parquet" for i in range(len(parts))]
+
+    def run(preserve: bool) -> tuple:
+        return compute(*[
+            write(part, fs, f"{root}/{name}", preserve, pandas_md(preserve), kwargs, ours, gaps)
+            for name, part in zip(names, parts, strict=True)
+        ])
+
+    fast = None if preserve else csvfast.plan(source, ddf)
+    if fast is not None:
+        fast[0].gaps = frozenset(gaps)
+        done = _write_blocks(fast, parts, fs, [f"{root}/{n}" for n in names], kwargs,
+                             pandas_md(False) or _pandas_metadata(meta, False), ours, gaps)
+    else:
+        done = run(preserve)
+    divisions = preserve and bool(ddf.known_divisions)
+    if not preserve and not all(d is not None and d[0] for d in done):
+        # a range index that does not restart at 0 in every partition (a filtered
+        # read_csv, say) is data: only in that rare case is the source read twice
+        logger.info("partition indexes are not fresh ranges; writing them too")
+        for path in fs.ls(root, detail=False):
+            fs.rm(path)
+        done = run(True)
+        divisions = False
+    files = [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
+    return divisions, files, noted
 
 
 def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: dict,
-                  pandas_md: bytes, ours: bytes | None) -> list:
+                  pandas_md: bytes, ours: bytes | None, gaps: list[str]) -> list:
     """Write a CSV source block by block through pyarrow (:mod:`.csvfast`);
     the blocks it cannot promise pandas' result for are written from their
     ``to_dask()`` partitions. Return what :func:`_write_part` returns, per file."""
@@ -316,7 +309,8 @@ def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: d
         logger.info("%d of %d blocks read by pandas (pyarrow could not promise the same result)",
                     len(slow), len(done))
         write = dask.delayed(_write_part, pure=False)
-        redone = compute(*[write(parts[i], fs, paths[i], False, pandas_md, kwargs, ours) for i in slow])
+        redone = compute(*[write(parts[i], fs, paths[i], False, pandas_md, kwargs, ours, gaps)
+                           for i in slow])
         for i, d in zip(slow, redone, strict=True):
             done[i] = d if d is not None else (False, 0, "")
     return done

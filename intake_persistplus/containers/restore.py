@@ -8,7 +8,10 @@ copy's ``read()`` and ``to_dask()``:
   hive-partitioned dataset's ``year=2024``), which comes back as plain numbers;
 * ``freq``: the frequency of a ``DatetimeIndex``, which parquet does not store;
 * ``bool_text``: CSV columns that may hold booleans with gaps (see
-  :func:`.dataframe.bool_text_columns`);
+  :func:`.csvbools.bool_text_columns`);
+* ``bool_gaps``: CSV columns that dask guessed are booleans, written with their
+  gaps as nulls (see :func:`.csvbools.bool_gap_columns`): ``read()`` gives
+  objects with NaN for a gap, as pandas does, ``to_dask()`` True, as dask's cast;
 * ``strings``: the storage (``python`` or ``pyarrow``) of a ``string`` column
   whose storage is not the writer's pandas default: pandas records only
   ``string``, and reads it back with its own default (``python`` before
@@ -73,7 +76,7 @@ def text_dtype(spec: Any) -> Any:
 
 
 def noted(meta: Any, index: Any = None, bool_text: list[str] | None = None,
-          dask_meta: Any = None) -> dict:
+          dask_meta: Any = None, bool_gaps: list[str] | None = None) -> dict:
     """What ``meta`` (an empty frame with the data's columns and dtypes, as
     ``read()`` gives them) and ``index`` (the data's index, for its ``freq``)
     lose in parquet; and ``dask_meta`` (``to_dask()``'s) in dask's reading."""
@@ -101,6 +104,8 @@ def noted(meta: Any, index: Any = None, bool_text: list[str] | None = None,
         out["freq"] = freq
     if bool_text:
         out["bool_text"] = list(bool_text)
+    if bool_gaps:
+        out["bool_gaps"] = list(bool_gaps)
     default = pd.StringDtype().storage
     strings = {str(c): dt.storage for c, dt in meta.dtypes.items() if isinstance(dt, pd.StringDtype)
                and dt.na_value is pd.NA and dt.storage in _STORAGES and dt.storage != default}
@@ -217,9 +222,29 @@ def bools_of(values: Any) -> Any:
     return out
 
 
+def _gapped(df: Any, info: dict) -> list[str]:
+    """The columns of ``df`` noted as booleans with gaps that are objects (a
+    boolean column with nulls in the file)."""
+    cols = info.get("bool_gaps")
+    return [c for c in (cols if isinstance(cols, list) else ())
+            if isinstance(c, str) and c in df.columns and df.dtypes[c] == "object"]
+
+
+def _gaps_true(df: Any, cols: list[str]) -> Any:
+    df = df.copy(deep=False)
+    for c in cols:
+        if df.dtypes[c] == "object":
+            df[c] = df[c].fillna(True).astype(bool)
+    return df
+
+
 def restored(df: Any, info: dict) -> Any:
     """``df`` (a pandas frame read from the copy) as the writer saw it."""
+    import numpy as np
     import pandas as pd
+
+    for c in _gapped(df, info):  # pandas' booleans with gaps: True, False, NaN
+        df[c] = df[c].where(df[c].notna(), np.nan)
 
     if info.get("bool_text"):
         df = restore_bools(df, info["bool_text"])
@@ -244,6 +269,10 @@ def restored(df: Any, info: dict) -> Any:
 def restored_dask(ddf: Any, info: dict) -> Any:
     """``ddf`` (the copy's ``to_dask()``) with text dtypes, categories and
     labels put back (lazily; booleans as text stay text, as in the original's ``to_dask()``)."""
+    gaps = [c for c in (info.get("bool_gaps") or ()) if isinstance(c, str) and c in ddf.columns
+            and ddf._meta.dtypes[c] == "bool"] if isinstance(info.get("bool_gaps"), list) else []
+    if gaps:  # dask's cast of the original's objects: a gap is True
+        ddf = ddf.map_partitions(_gaps_true, gaps, meta=ddf._meta)
     dtypes = {**_string_dtypes(ddf._meta, info.get("dask_strings")), **_category_dtypes(ddf._meta, info)}
     if dtypes:
         ddf = ddf.astype(dtypes)
