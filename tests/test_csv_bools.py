@@ -87,3 +87,25 @@ def test_a_column_told_to_be_boolean_is_left_to_the_reader(tmp_path, persist_dir
     original, copy = served(cat, "b")
     pd.testing.assert_frame_equal(copy.read(), original.read(), check_exact=True)
     assert copy.metadata.get("persist_version")
+
+
+def test_a_hostile_footer_cannot_make_reads_slow_or_fail(tmp_path, persist_dir):
+    """A footer listing a column 20,000 times, or naming columns that are not
+    there or not booleans: each listed column is restored once, the rest ignored."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    write_bools(tmp_path / "b.csv", ["", "True"])
+    cat = write_catalog(tmp_path, {"b": {"driver": "csv", "args": {"urlpath": "{{ CATALOG_DIR }}b.csv"}}})
+    original, copy = served(cat, "b")
+    want_read, want_dask = original.read(), original.to_dask().compute()
+    path = next(persist_dir.rglob("*.parquet"))
+    table = pq.read_table(path)
+    for notes in [{"bool_gaps": ["ok"] * 20_000}, {"bool_gaps": ["ok", "n", "k", "nowhere", 7, None]}]:
+        md = dict(table.schema.metadata)
+        md[b"intake_persistplus"] = json.dumps(notes).encode()
+        pq.write_table(table.replace_schema_metadata(md), path)
+        fresh = intake.open_catalog(str(cat)).b
+        pd.testing.assert_frame_equal(fresh.read(), want_read, check_exact=True)
+        pd.testing.assert_frame_equal(fresh.to_dask().compute(), want_dask, check_exact=True)

@@ -57,8 +57,10 @@ def parquet_read_meta(source: Any) -> Any:
     other source, reader arguments that change types, or a schema that
     cannot be read."""
     cls = type(source)
-    if not cls.__module__.startswith("intake_parquet") or set(getattr(source, "_kwargs", {})) - _PARQUET_ARGS:
-        return None
+    kwargs = getattr(source, "_kwargs", None) or {}
+    if not cls.__module__.startswith("intake_parquet") or set(kwargs) - _PARQUET_ARGS or \
+            kwargs.get("engine", "pyarrow") not in ("pyarrow", "auto"):
+        return None  # (fastparquet converts its own way)
     try:
         import fsspec
         import pyarrow.dataset as ds

@@ -96,17 +96,26 @@ class NotBooleans(ValueError):
     """A column dask guessed is boolean holds other words further down."""
 
 
+def _any_case() -> bool:
+    """Whether pandas reads True and False in any case (3 does; before: True,
+    TRUE, true and the same of False)."""
+    import pandas as pd
+
+    return int(pd.__version__.split(".")[0]) >= 3
+
+
 def as_booleans(df: Any, cols: list[str]) -> Any:
     """``df`` with the text ``cols`` as booleans with gaps (pandas' words for
     True and False: any case on pandas 3, three spellings before)."""
     import pandas as pd
 
     df = df.copy(deep=False)
+    any_case = _any_case()
     for c in cols:
         text = df[c].astype("string")
-        words = text.str.lower() if pd.__version__ >= "3" else text
-        true = words.isin(["true"] if pd.__version__ >= "3" else ["True", "TRUE", "true"])
-        false = words.isin(["false"] if pd.__version__ >= "3" else ["False", "FALSE", "false"])
+        words = text.str.lower() if any_case else text
+        true = words.isin(["true"] if any_case else ["True", "TRUE", "true"])
+        false = words.isin(["false"] if any_case else ["False", "FALSE", "false"])
         present = text.notna().to_numpy(dtype=bool)
         true, false = true.to_numpy(dtype=bool) & present, false.to_numpy(dtype=bool) & present
         if (present & ~(true | false)).any():

@@ -80,18 +80,26 @@ def _unwritable_columns(df: Any) -> list[str]:
     return bad
 
 
+#: what :func:`_write_part` returns when a column dask guessed is boolean holds other words
+NOT_BOOLEANS = "not booleans"
+
+
 def _write_part(
     df: Any, fs: Any, path: str, preserve_index: bool, pandas_md: bytes | None, kw: dict,
     ours: bytes | None = None, gaps: list[str] | None = None,
-) -> tuple[bool, int, str] | None:
+) -> tuple[bool, int, str] | str | None:
     """Write one partition; return (whether its index was a fresh 0..n-1 range,
     bytes written, their SHA-256), or None when it was not written because its
-    index must be (the caller then writes every partition again, with it).
+    index must be (the caller then writes every partition again, with it), or
+    :data:`NOT_BOOLEANS`.
     ``gaps``: text columns written as booleans with gaps (:func:`bool_gap_columns`)."""
     import pyarrow as pa
 
     if gaps:
-        df = as_booleans(df, gaps)
+        try:
+            df = as_booleans(df, gaps)
+        except NotBooleans:
+            return NOT_BOOLEANS  # nothing written: the caller writes dask's cast instead
     fresh = _fresh_range(df.index)
     if not preserve_index and not fresh:
         return None
@@ -234,24 +242,23 @@ class DataFramePersister:
             logger.debug("string columns %s are recorded as %s", list(as_read), as_read)
         shown = meta.astype(as_read) if as_read else meta  # the dtypes read() gives
         gaps = bool_gap_columns(source, meta)
-        raw = raw_parts(source, ddf, gaps) if gaps else None
-        try:
-            return _write_parts(source, ddf, fs, root, kwargs, preserve, shown, gaps if raw else [], raw)
-        except NotBooleans as e:  # words past dask's guess: its cast is all there is
-            logger.info("column %s holds other words than booleans; written as dask casts it", e)
-            for path in fs.ls(root, detail=False):
-                fs.rm(path)
-            return _write_parts(source, ddf, fs, root, kwargs, preserve, shown, [], None)
+        return _write_parts(source, ddf, fs, root, kwargs, preserve, shown, gaps)
 
 
 def _write_parts(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict, preserve: bool,
-                 shown: Any, gaps: list[str], raw: list | None) -> tuple[bool, list, bool]:
+                 shown: Any, gaps: list[str]) -> tuple[bool, list, bool]:
     """:meth:`DataFramePersister._write_dask`'s writing: every partition of
-    ``ddf`` (``gaps``: boolean columns written with their gaps, from ``raw``'s
-    partitions; see :func:`bool_gap_columns`)."""
+    ``ddf``; ``gaps``: boolean columns written with their gaps (:func:`bool_gap_columns`),
+    from pyarrow's parse of a block, or from the partitions of the same read
+    with those columns as text."""
     import dask
 
     meta = ddf._meta
+    plain = ddf.to_delayed()
+    fast = None if preserve else csvfast.plan(source, ddf)
+    raw = raw_parts(source, ddf, gaps) if gaps and fast is None else None
+    if fast is None and raw is None:
+        gaps = []
     keep = shown is not meta or gaps  # the pandas metadata names read()'s dtypes
 
     def pandas_md(preserve: bool) -> bytes | None:
@@ -261,23 +268,32 @@ def _write_parts(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict, preser
     ours = restore.encoded(restore.noted(shown, None, bools, meta, gaps))
     noted = bool(restore.noted(shown, dask_meta=meta, bool_gaps=gaps))  # booleans as text: read() looks first
     write = dask.delayed(_write_part, pure=False)
-    parts = raw or ddf.to_delayed()
-    width = max(5, len(str(len(parts) - 1)))
-    names = [f"part.{i:0{width}d}.parquet" for i in range(len(parts))]
+    width = max(5, len(str(len(plain) - 1)))
+    names = [f"part.{i:0{width}d}.parquet" for i in range(len(plain))]
+    paths = [f"{root}/{n}" for n in names]
 
-    def run(preserve: bool) -> tuple:
-        return compute(*[
-            write(part, fs, f"{root}/{name}", preserve, pandas_md(preserve), kwargs, ours, gaps)
-            for name, part in zip(names, parts, strict=True)
-        ])
+    def run(which: list[int], preserve: bool, parts: list, gaps: list[str]) -> list:
+        done = compute(*[write(parts[i], fs, paths[i], preserve, pandas_md(preserve), kwargs, ours, gaps)
+                         for i in which])
+        redo = [i for i, d in zip(which, done, strict=True) if isinstance(d, str)]
+        if redo:  # words past dask's guess: its cast (the original's to_dask()) is all there is
+            logger.info("%d parts hold other words than booleans; written as dask casts them", len(redo))
+            again = dict(zip(redo, run(redo, preserve, plain, []), strict=True))
+            done = [again.get(i, d) for i, d in zip(which, done, strict=True)]
+        return list(done)
 
-    fast = None if preserve else csvfast.plan(source, ddf)
+    everything = list(range(len(plain)))
     if fast is not None:
         fast[0].gaps = frozenset(gaps)
-        done = _write_blocks(fast, parts, fs, [f"{root}/{n}" for n in names], kwargs,
-                             pandas_md(False) or _pandas_metadata(meta, False), ours, gaps)
+
+        def fallback(slow: list[int]) -> list:
+            raw = raw_parts(source, ddf, gaps) if gaps else None
+            return run(slow, False, raw or plain, gaps if raw else [])
+
+        done = _write_blocks(fast, fs, paths, kwargs, pandas_md(False) or _pandas_metadata(meta, False),
+                             ours, fallback)
     else:
-        done = run(preserve)
+        done = run(everything, preserve, raw or plain, gaps)
     divisions = preserve and bool(ddf.known_divisions)
     if not preserve and not all(d is not None and d[0] for d in done):
         # a range index that does not restart at 0 in every partition (a filtered
@@ -285,17 +301,19 @@ def _write_parts(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict, preser
         logger.info("partition indexes are not fresh ranges; writing them too")
         for path in fs.ls(root, detail=False):
             fs.rm(path)
-        done = run(True)
+        raw = raw if raw is not None or not gaps else raw_parts(source, ddf, gaps)
+        done = run(everything, True, raw or plain, gaps if raw else [])
         divisions = False
     files = [(name, size, digest) for name, (_, size, digest) in zip(names, done, strict=True)]
     return divisions, files, noted
 
 
-def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: dict,
-                  pandas_md: bytes, ours: bytes | None, gaps: list[str]) -> list:
+def _write_blocks(fast: tuple, fs: Any, paths: list[str], kwargs: dict, pandas_md: bytes,
+                  ours: bytes | None, fallback: Any) -> list:
     """Write a CSV source block by block through pyarrow (:mod:`.csvfast`);
-    the blocks it cannot promise pandas' result for are written from their
-    ``to_dask()`` partitions. Return what :func:`_write_part` returns, per file."""
+    the blocks it cannot promise pandas' result for are written by
+    ``fallback(their numbers)``, from their partitions. Return what
+    :func:`_write_part` returns, per file."""
     import dask
 
     plan, blocks, first = fast
@@ -308,10 +326,7 @@ def _write_blocks(fast: tuple, parts: list, fs: Any, paths: list[str], kwargs: d
     if slow:
         logger.info("%d of %d blocks read by pandas (pyarrow could not promise the same result)",
                     len(slow), len(done))
-        write = dask.delayed(_write_part, pure=False)
-        redone = compute(*[write(parts[i], fs, paths[i], False, pandas_md, kwargs, ours, gaps)
-                           for i in slow])
-        for i, d in zip(slow, redone, strict=True):
+        for i, d in zip(slow, fallback(slow), strict=True):
             done[i] = d if d is not None else (False, 0, "")
     return done
 

@@ -28,7 +28,7 @@ def _looks_boolean(s) -> bool:
             return False
         start = int(present.argmax())
         head = s.iloc[start:start + 256].dropna()
-    return set(head.unique()) <= {"True", "False"}
+    return all(isinstance(v, str) and v in ("True", "False") for v in head.tolist())
 
 
 #: a copy's file smaller than this (bytes) is read and converted on one thread

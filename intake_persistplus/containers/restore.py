@@ -180,8 +180,10 @@ def restore_bools(df: Any, columns: Any) -> Any:
     import pandas as pd
     import pyarrow as pa
 
-    for c in columns if isinstance(columns, list) else ():
-        if not isinstance(c, str) or c not in df.columns:
+    if not df.columns.is_unique:
+        return df
+    for c in _names(columns):
+        if c not in df.columns:
             continue
         s = df[c]
         if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
@@ -222,20 +224,26 @@ def bools_of(values: Any) -> Any:
     return out
 
 
+def _names(cols: Any) -> list[str]:
+    """The column names a note lists, each once (a footer may repeat them)."""
+    return list(dict.fromkeys(c for c in cols if isinstance(c, str))) if isinstance(cols, list) else []
+
+
 def _gapped(df: Any, info: dict) -> list[str]:
     """The columns of ``df`` noted as booleans with gaps that are objects (a
     boolean column with nulls in the file)."""
-    cols = info.get("bool_gaps")
-    return [c for c in (cols if isinstance(cols, list) else ())
-            if isinstance(c, str) and c in df.columns and df.dtypes[c] == "object"]
+    return [c for c in _names(info.get("bool_gaps")) if df.dtypes.get(c) == "object"]
 
 
-def _gaps_true(df: Any, cols: list[str]) -> Any:
-    df = df.copy(deep=False)
-    for c in cols:
-        if df.dtypes[c] == "object":
-            df[c] = df[c].fillna(True).astype(bool)
-    return df
+def _gaps_true(s: Any) -> Any:
+    """A partition's column of booleans with gaps as dask's cast makes it."""
+    import numpy as np
+    import pandas as pd
+
+    if s.dtype != "object":
+        return s
+    values = s.to_numpy()
+    return pd.Series(np.where(pd.isna(values), True, values).astype(bool), index=s.index, name=s.name)
 
 
 def restored(df: Any, info: dict) -> Any:
@@ -243,6 +251,8 @@ def restored(df: Any, info: dict) -> Any:
     import numpy as np
     import pandas as pd
 
+    if not df.columns.is_unique:  # not a frame this package wrote: nothing to put back
+        return df
     for c in _gapped(df, info):  # pandas' booleans with gaps: True, False, NaN
         df[c] = df[c].where(df[c].notna(), np.nan)
 
@@ -269,10 +279,11 @@ def restored(df: Any, info: dict) -> Any:
 def restored_dask(ddf: Any, info: dict) -> Any:
     """``ddf`` (the copy's ``to_dask()``) with text dtypes, categories and
     labels put back (lazily; booleans as text stay text, as in the original's ``to_dask()``)."""
-    gaps = [c for c in (info.get("bool_gaps") or ()) if isinstance(c, str) and c in ddf.columns
-            and ddf._meta.dtypes[c] == "bool"] if isinstance(info.get("bool_gaps"), list) else []
-    if gaps:  # dask's cast of the original's objects: a gap is True
-        ddf = ddf.map_partitions(_gaps_true, gaps, meta=ddf._meta)
+    if not ddf._meta.columns.is_unique:  # not a frame this package wrote
+        return ddf
+    for c in _names(info.get("bool_gaps")):
+        if ddf._meta.dtypes.get(c) == "bool":  # dask's cast of the original's objects: a gap is True
+            ddf[c] = ddf[c].map_partitions(_gaps_true, meta=ddf._meta[c])
     dtypes = {**_string_dtypes(ddf._meta, info.get("dask_strings")), **_category_dtypes(ddf._meta, info)}
     if dtypes:
         ddf = ddf.astype(dtypes)
