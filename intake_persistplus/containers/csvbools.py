@@ -62,9 +62,8 @@ def _told(source: Any) -> set | None:
     if type(source).__name__ != "CSVSource" or not type(source).__module__.startswith("intake."):
         return None
     kwargs = dict(getattr(source, "kwargs", None) or {})
-    if "csv_kwargs" in kwargs:
-        return None
-    told = set()
+    kwargs.update(kwargs.pop("csv_kwargs", None) or {})
+    told = set()  # columns whose type or parsing the reader is given
     for key in ("dtype", "converters"):
         value = kwargs.get(key)
         if isinstance(value, dict):

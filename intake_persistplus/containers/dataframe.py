@@ -265,8 +265,9 @@ def _write_parts(source: Any, ddf: Any, fs: Any, root: str, kwargs: dict, preser
         return _pandas_metadata(shown, preserve) if keep else None
 
     bools = bool_text_columns(source, meta)
-    ours = restore.encoded(restore.noted(shown, None, bools, meta, gaps))
-    noted = bool(restore.noted(shown, dask_meta=meta, bool_gaps=gaps))  # booleans as text: read() looks first
+    info = restore.noted(shown, None, bools, meta, gaps)
+    ours = restore.encoded(info)
+    noted = any(k != "bool_text" for k in info)  # booleans as text: read() looks at its data first
     write = dask.delayed(_write_part, pure=False)
     width = max(5, len(str(len(plain) - 1)))
     names = [f"part.{i:0{width}d}.parquet" for i in range(len(plain))]
