@@ -36,6 +36,7 @@ BUILTIN_ARGS: dict[str, tuple[dict, dict]] = {
     "persisted_python": ({}, {}),
     "ndzarr": ({}, {}),
     "zarr": ({}, {"decode_coords": ("all",)}),
+    "persisted_zarr": ({"direct": True}, {"decode_coords": ("all",)}),
 }
 
 #: the records of versions read in this process, by (store, token, version):

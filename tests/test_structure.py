@@ -38,6 +38,7 @@ ORDER = [
     "containers.csvfast",
     "containers.dataframe",
     "containers.ndarray",
+    "containers.zarrcopy",
     "containers.xarray",
     "containers.python",
     "containers",

@@ -21,6 +21,7 @@ from .conftest import write_catalog
 xr = pytest.importorskip("xarray")
 pytest.importorskip("zarr")
 pytest.importorskip("intake_xarray")
+from intake_xarray.xzarr import ZarrSource  # noqa: E402
 
 CATALOG_DIR = "{{ CATALOG_DIR }}"
 
@@ -40,7 +41,7 @@ def persisted_same(catalog, name):
     original = cat[name](persist_mode="never")
     want = original.read()
     copy = original.persist()
-    assert copy.is_persisted and type(cat[name]).__name__ == "ZarrSource"
+    assert copy.is_persisted and isinstance(cat[name], ZarrSource)
     got = cat[name].read()
     assert_same(got, want)
     assert_same(cat[name].to_dask().compute(), original.to_dask().compute())

@@ -82,7 +82,7 @@ _NEEDS = {
 
 
 #: the intake drivers the built-in persisters write, as named in an index
-BUILTIN_DRIVERS = frozenset({"persisted_parquet", "persisted_python", "ndzarr", "zarr"})
+BUILTIN_DRIVERS = frozenset({"persisted_parquet", "persisted_python", "persisted_zarr", "ndzarr", "zarr"})
 #: the class paths intake 0.7 wrote into its own stores
 INTAKE07_DRIVERS = frozenset({
     "intake_parquet.source.ParquetSource",

@@ -82,6 +82,11 @@ class XarrayPersister:
             path, mode="w-", storage_options=storage_options or None, compute=False, **kwargs
         )
         compute(delayed)
+        if not storage_options:
+            from . import zarrcopy
+
+            if zarrcopy.readable(path, read_args):  # small, and the same when read directly
+                return zarrcopy.DRIVER, {"urlpath": path, **read_args, "direct": True}
         return DRIVER, {"urlpath": path, **read_args}
 
 

@@ -1,0 +1,321 @@
+"""Small xarray copies, read straight from their files.
+
+Opening a zarr store through xarray costs a fixed ~20 ms on a small dataset
+here, whatever its size: zarr-python 3 runs every metadata read and every
+chunk read through its event-loop thread (about 2 ms each, several per
+variable). A netCDF file of a few KB opens in a quarter of that, so its copy
+would read slower than the original.
+
+A copy whose every array is one chunk, with a compressor numcodecs decodes,
+no filters, a plain dtype and no more than :data:`DIRECT_MAX` bytes in all is
+written with the driver ``persisted_zarr`` and ``direct: true``, but only after
+reading it back both ways gave the same dataset (values, dtypes, attributes,
+coordinates, encodings). Its ``read()`` then takes the consolidated metadata
+(one JSON file) and one file per variable, decodes them with numcodecs, and
+hands the variables to xarray's own CF decoding (``engine="store"``), which is
+what ``xr.open_dataset(..., engine="zarr")`` does after reading them.
+
+The files are checked as they are read (names, shapes, dtypes, sizes
+against the metadata); a store this reader does not take as it is (edited, a
+compressor or dtype it does not know, a remote store) is read by xarray and
+zarr as any other copy. ``to_dask()`` and everything else is intake-xarray's
+``zarr`` source: the copy is a zarr v2 store that any zarr reader opens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+from intake_xarray.xzarr import ZarrSource
+
+from ._common import guard_gone
+
+DRIVER = "persisted_zarr"
+#: the most bytes (decoded, all variables) a ``direct`` copy holds: it is read
+#: whole, where the zarr reader leaves values on disk until they are used
+DIRECT_MAX = 16 << 20
+#: compressors decoded here (numcodecs ids); others are read by zarr
+COMPRESSORS = frozenset({"blosc", "zstd", "lz4", "zlib", "gzip"})
+#: numpy dtype kinds read here: booleans, numbers, fixed-width bytes and text
+KINDS = frozenset("biufSU")
+#: the reader arguments the direct read honours (the others go to xarray and zarr)
+HONOURED = frozenset({"decode_coords"})
+
+
+class NotDirect(Exception):
+    """This store is not one the direct reader takes as it is."""
+
+
+class PersistedZarrSource(ZarrSource):
+    """A small xarray dataset persisted by intake-persistplus: a zarr v2 store.
+
+    intake-xarray's ``zarr`` source (same arguments, ``to_dask()`` and YAML
+    form) whose ``read()``, with ``direct=True``, reads the store's files itself
+    (see :mod:`intake_persistplus.containers.zarrcopy`).
+    """
+
+    name = DRIVER
+
+    def __init__(self, urlpath, storage_options=None, metadata=None, direct=False, **kwargs):
+        super().__init__(urlpath, storage_options=storage_options, metadata=metadata, **kwargs)
+        self._direct = direct is True and not storage_options and local_folder(urlpath)
+        self._urlpath = urlpath
+        self._read_kwargs = kwargs
+
+    @guard_gone
+    def read(self):
+        if self._direct:
+            ds = direct_read(self._urlpath, self._read_kwargs)
+            if ds is not None:
+                return ds
+        return super().read()
+
+    @guard_gone
+    def to_dask(self):
+        return super().to_dask()
+
+
+def local_folder(urlpath: Any) -> bool:
+    """Whether ``urlpath`` names a folder on this disk without a protocol."""
+    return isinstance(urlpath, str) and "://" not in urlpath and "::" not in urlpath and "*" not in urlpath
+
+
+def direct_read(path: str, kwargs: dict) -> Any:
+    """The dataset ``xr.open_dataset(path, engine="zarr", chunks=None, **kwargs)``
+    gives, with its values in memory; None for a store not taken as it is."""
+    import xarray as xr
+
+    if set(kwargs) - HONOURED:
+        return None
+    try:
+        store = loaded(path)
+    except NotDirect:
+        return None
+    return xr.open_dataset(store, engine="store", chunks=None, **kwargs)
+
+
+def readable(path: str, kwargs: dict) -> bool:
+    """Whether the copy at ``path`` reads back the same directly as through
+    zarr (checked when it is written: ``direct: true`` is recorded only then)."""
+    import warnings
+
+    import xarray as xr
+
+    if not local_folder(path) or set(kwargs) - HONOURED:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = direct_read(path, kwargs)
+        if fast is None:
+            return False
+        slow = xr.open_dataset(path, engine="zarr", chunks=None, **kwargs).load()
+    return same(fast, slow)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether two datasets are identical, dtypes and encodings included."""
+    from xarray.testing import assert_identical
+
+    try:
+        assert_identical(a, b)
+    except AssertionError:
+        return False
+    if list(a.variables) != list(b.variables) or repr(a.encoding) != repr(b.encoding):
+        return False
+    return all(
+        a[k].dtype == b[k].dtype and repr(sorted(a[k].encoding.items())) == repr(sorted(b[k].encoding.items()))
+        for k in a.variables
+    )
+
+
+#: the xarray data store class of :func:`loaded` (made when first used: xarray
+#: is imported only then)
+_STORE_CLASS: list = []
+
+
+def loaded(path: str) -> Any:
+    """An xarray data store holding the variables of the zarr v2 store at
+    ``path``, read whole (:func:`read_store`).
+
+    Raises
+    ------
+    NotDirect
+        for a store this reader does not take as it is.
+    """
+    if not _STORE_CLASS:
+        from xarray.backends.common import AbstractDataStore
+
+        class Loaded(AbstractDataStore):
+            def __init__(self, path: str) -> None:
+                self.path = path  # xarray takes the dataset's encoding["source"] from it
+                self._variables, self._attrs = read_store(path)
+
+            def get_variables(self):
+                return self._variables
+
+            def get_attrs(self):
+                return self._attrs
+
+            def close(self) -> None:
+                pass
+
+        _STORE_CLASS.append(Loaded)
+    return _STORE_CLASS[0](path)
+
+
+def read_store(path: str) -> tuple[dict, dict]:
+    """(variables by name, the group's attributes) of the zarr v2 store at
+    ``path``, as xarray's zarr backend makes them before CF decoding.
+
+    Raises
+    ------
+    NotDirect
+        for anything this reader does not take as it is.
+    """
+    import xarray as xr
+
+    try:
+        with open(os.path.join(path, ".zmetadata"), "rb") as f:
+            meta = json.loads(f.read(1 << 22))
+    except (OSError, ValueError, RecursionError):
+        raise NotDirect from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("metadata"), dict):
+        raise NotDirect
+    meta = meta["metadata"]
+    group = meta.get(".zattrs", {})
+    if not isinstance(group, dict):
+        raise NotDirect
+    arrays = {}
+    for key in meta:
+        if not isinstance(key, str) or key in (".zgroup", ".zattrs"):
+            continue
+        name, _, leaf = key.rpartition("/")
+        if leaf not in (".zarray", ".zattrs") or not _plain(name):
+            raise NotDirect  # a group inside, or a name that is not a file's
+        if leaf == ".zarray":
+            arrays[name] = _array(meta[key], meta.get(f"{name}/.zattrs"))
+    if sum(a[1].itemsize * math.prod(a[2]) for a in arrays.values()) > DIRECT_MAX:
+        raise NotDirect
+    variables = {}
+    for name in sorted(arrays):
+        dims, dtype, shape, codec, fill, key, attrs, encoding = arrays[name]
+        data = _chunk(os.path.join(path, name, key), dtype, shape, codec, fill)
+        if fill is not None:
+            attrs["_FillValue"] = fill
+        variables[name] = xr.Variable(dims, data, attrs, encoding)
+    attrs = {k: v for k, v in group.items() if not k.lower().startswith("_nc")}
+    return variables, attrs
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") \
+        and not name.startswith(".") and "\x00" not in name
+
+
+def _ints(value: Any) -> bool:
+    return isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
+
+
+def _array(zarray: Any, zattrs: Any) -> tuple:
+    """(dims, dtype, shape, codec, fill value, chunk key, attributes, encoding)
+    of one array's metadata."""
+    import numpy as np
+
+    if not isinstance(zarray, dict) or not isinstance(zattrs, dict) or zarray.get("zarr_format") != 2:
+        raise NotDirect
+    shape, chunks = zarray.get("shape"), zarray.get("chunks")
+    if not _ints(shape) or not _ints(chunks) or len(chunks) != len(shape):
+        raise NotDirect
+    if any(c < s for c, s in zip(chunks, shape, strict=True)) or zarray.get("filters") is not None \
+            or zarray.get("order") != "C" or zarray.get("dimension_separator", ".") not in (".", "/"):
+        raise NotDirect  # several chunks, filters, Fortran order
+    text = zarray.get("dtype")
+    try:
+        dtype = np.dtype(text) if isinstance(text, str) and text[:1] in "<|" else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise NotDirect
+    if text[0] == "<" and dtype.itemsize > 1:
+        dtype = dtype.newbyteorder("<")  # said as zarr says it: dtype('<f4'), not dtype('float32')
+    codec = zarray.get("compressor")
+    if codec is not None:
+        from numcodecs import get_codec
+
+        if not isinstance(codec, dict) or codec.get("id") not in COMPRESSORS:
+            raise NotDirect
+        try:
+            codec = get_codec(dict(codec))
+        except (TypeError, ValueError, KeyError):
+            raise NotDirect from None
+    attrs = dict(zattrs)
+    dims = attrs.pop("_ARRAY_DIMENSIONS", None)
+    if not isinstance(dims, list) or len(dims) != len(shape) or not all(isinstance(d, str) for d in dims):
+        raise NotDirect
+    key = zarray.get("dimension_separator", ".").join("0" * len(shape)) if shape else "0"
+    fill = _fill(zarray.get("fill_value"), dtype)
+    chunks = tuple(chunks)
+    encoding = {
+        "chunks": chunks,
+        "preferred_chunks": dict(zip(dims, chunks, strict=True)),
+        "compressors": (codec,) if codec is not None else (),
+        "filters": (),
+        "shards": None,
+    }
+    return tuple(dims), dtype, tuple(shape), codec, fill, key, attrs, encoding
+
+
+def _fill(value: Any, dtype: Any) -> Any:
+    """A zarr v2 ``fill_value`` as zarr reads it: a scalar of the array's dtype."""
+    import numpy as np
+
+    if value is None:
+        return None
+    if dtype.kind == "f" and value in ("NaN", "Infinity", "-Infinity"):
+        return dtype.type({"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}[value])
+    if dtype.kind in "iu" and type(value) is int:
+        info = np.iinfo(dtype)
+        if info.min <= value <= info.max:
+            return dtype.type(value)
+    elif dtype.kind == "f" and type(value) in (int, float):
+        return dtype.type(value)
+    elif dtype.kind == "b" and type(value) is bool:
+        return dtype.type(value)
+    raise NotDirect  # text fill values, and values the dtype cannot hold
+
+
+def _chunk(path: str, dtype: Any, shape: tuple, codec: Any, fill: Any) -> Any:
+    """The values of a one-chunk array, checked to be exactly its size."""
+    import numpy as np
+
+    size = dtype.itemsize * math.prod(shape)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(size + 1 if codec is None else (size + (1 << 16)) * 2)
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise NotDirect from None
+        # zarr writes no chunk that is all fill value (zeros where there is none)
+        return np.zeros(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+    except OSError:
+        raise NotDirect from None
+    if codec is None:
+        buf = bytearray(raw)
+    else:
+        # a blosc frame's header says its sizes (bytes 4-8 decoded, 12-16 the
+        # frame's own): what it would decode to is known before decoding
+        if codec.codec_id == "blosc" and (
+            len(raw) < 16 or int.from_bytes(raw[4:8], "little") != size
+            or int.from_bytes(raw[12:16], "little") != len(raw)
+        ):
+            raise NotDirect
+        try:
+            buf = bytearray(codec.decode(raw))
+        except Exception:  # noqa: BLE001 - a damaged chunk: zarr's reader says what is wrong
+            raise NotDirect from None
+    if len(buf) != size:
+        raise NotDirect
+    return np.frombuffer(buf, dtype).reshape(shape)
