@@ -217,7 +217,13 @@ def local_lock(path: str, what: str = "", timeout: float | None = WAIT_SECONDS) 
     """
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except IsADirectoryError:
+        raise PersistPathError(
+            f"the lock file {path} is a folder, which this package never makes: "
+            "look at what is in it, then remove it"
+        ) from None
     if os.fstat(fd).st_nlink > 1:  # a hard link: writing the holder's name would write elsewhere
         os.close(fd)
         raise PersistPathError(f"the lock file {path} has other names (a hard link); remove it")

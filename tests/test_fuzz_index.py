@@ -1049,6 +1049,8 @@ ATTACKS: dict[str, tuple[list[tuple], str, type | None]] = {
     "symlinked-token-lock": ([("symlink", "tokenlock", "dangling")], "copy", PersistPathError),
     "hard-linked-view-and-head": ([("hardlink", "view"), ("hardlink", "head")], "copy", None),
     "folder-for-head": ([("dir", "head")], "original", PersistPathError),
+    "folder-for-token-lock": ([("dir", "tokenlock")], "copy", PersistPathError),
+    "folder-for-view-lock": ([("dir", "viewlock")], "copy", None),
 }
 
 
