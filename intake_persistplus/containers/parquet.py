@@ -116,8 +116,9 @@ class PersistedParquetSource(ParquetSource):
                  if isinstance(c, str) and c in table.column_names
                  and (out := bools_of(table.column(c))) is not None}
         df = arrow_table_to_pandas(table, to_pandas_kwargs={"use_threads": not small})
-        for c, out in bools.items():
-            df[c] = out
+        if bools and df.columns.is_unique:
+            for c, out in bools.items():
+                df.isetitem(df.columns.get_loc(c), out)  # in place: no copy of the frame's other columns
         if b"PANDAS_ATTRS" in md:  # as pd.read_parquet does
             import json
 

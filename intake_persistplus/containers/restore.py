@@ -168,7 +168,7 @@ def _string_dtypes(df: Any, specs: Any) -> dict:
     out = {}
     for col, spec in (specs.items() if isinstance(specs, dict) else ()):
         want = text_dtype(spec)
-        dt = df.dtypes.get(col) if want is not None else None
+        dt = df[col].dtype if want is not None and col in df.columns else None
         if text_spec(dt) is not None and dt != want:
             out[col] = want
     return out
@@ -211,16 +211,19 @@ def bools_of(values: Any) -> Any:
         return None
     if not {v for v in values.slice(0, 16).to_pylist() if v is not None} <= BOOL_TEXT:
         return None  # most text columns are told apart by their first values, at no cost
-    def where(text: str) -> Any:  # typed scalars: no conversion of the values or of the text
-        found = pc.fill_null(pc.equal(values, pa.scalar(text, values.type)), pa.scalar(False))
-        return found.to_numpy(zero_copy_only=False)
-
-    true, false = where("True"), where("False")
-    if int(true.sum()) + int(false.sum()) != len(values) - values.null_count:
+    if len(values) <= 4096:  # a few values: fewer steps in Python than in pyarrow's kernels
+        words = values.to_pylist()
+        read = {"True": True, "False": False, None: np.nan}  # what pandas reads for each
+        if not set(words) <= read.keys() or values.null_count == len(words):
+            return None
+        return np.array([read[w] for w in words], dtype=object)
+    words = pa.array(sorted(BOOL_TEXT), type=values.type)  # typed: no conversion of the values
+    if pc.sum(pc.is_in(values, value_set=words)).as_py() != len(values) - values.null_count:
         return None
-    out = np.full(len(values), np.nan, dtype=object)
-    out[true] = True
-    out[false] = False
+    out = pc.equal(values, words[1]).to_numpy(zero_copy_only=False)  # with gaps: objects, None in them
+    if not values.null_count:
+        return out.astype(object)
+    out[values.is_null().to_numpy(zero_copy_only=False)] = np.nan  # a gap, as pandas reads it
     return out
 
 
@@ -232,7 +235,7 @@ def _names(cols: Any) -> list[str]:
 def _gapped(df: Any, info: dict) -> list[str]:
     """The columns of ``df`` noted as booleans with gaps that are objects (a
     boolean column with nulls in the file)."""
-    return [c for c in _names(info.get("bool_gaps")) if df.dtypes.get(c) == "object"]
+    return [c for c in _names(info.get("bool_gaps")) if c in df.columns and df[c].dtype == object]
 
 
 def _gaps_true(s: Any) -> Any:
@@ -253,8 +256,10 @@ def restored(df: Any, info: dict) -> Any:
 
     if not df.columns.is_unique:  # not a frame this package wrote: nothing to put back
         return df
-    for c in _gapped(df, info):  # pandas' booleans with gaps: True, False, NaN
-        df[c] = df[c].where(df[c].notna(), np.nan)
+    for c in _gapped(df, info):  # pandas' booleans with gaps: True, False, NaN (None in the file's)
+        values = df[c].to_numpy(dtype=object, copy=True)
+        values[pd.isna(values)] = np.nan
+        df.isetitem(df.columns.get_loc(c), values)  # in place: no copy of the other columns
 
     if info.get("bool_text"):
         df = restore_bools(df, info["bool_text"])
