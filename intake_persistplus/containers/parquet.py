@@ -16,7 +16,7 @@ from intake.source import base
 from intake_parquet.source import ParquetSource
 
 from ._common import OURS, guard_gone, is_local
-from .restore import bools_of, decoded, restore_bools, restored, restored_dask
+from .restore import bools_of, decoded, gaps_of, restore_bools, restored, restored_dask
 
 
 def _looks_boolean(s) -> bool:
@@ -60,8 +60,9 @@ class PersistedParquetSource(ParquetSource):
 
         found = self._read_one_file()
         if found is not None:  # what the writer noted came with the data: no second look
-            df, info = found
-            return restored(df, {k: v for k, v in info.items() if k != "bool_text"}) if self._restore else df
+            df, info = found  # booleans put back already
+            rest = {k: v for k, v in info.items() if k not in ("bool_text", "bool_gaps")}
+            return restored(df, rest) if self._restore and rest else df
         df, info = super().read(), None
         if any((isinstance(dt, pd.StringDtype) or dt == "object") and _looks_boolean(df[c])
                for c, dt in df.dtypes.items()):  # (text is object before pandas 3)
@@ -115,10 +116,15 @@ class PersistedParquetSource(ParquetSource):
         bools = {c: out for c in (texts if isinstance(texts, list) else ())
                  if isinstance(c, str) and c in table.column_names
                  and (out := bools_of(table.column(c))) is not None}
+        gaps = info.get("bool_gaps") if self._restore else None  # (noted, the copy is read with restore=True)
+        bools.update({c: out for c in (gaps if isinstance(gaps, list) else ())
+                      if isinstance(c, str) and c not in bools and c in table.column_names
+                      and (out := gaps_of(table.column(c))) is not None})
         df = arrow_table_to_pandas(table, to_pandas_kwargs={"use_threads": not small})
-        if bools and df.columns.is_unique:
+        names = list(df.columns) if bools else []  # (a list: hashing pandas' labels costs more)
+        if len(set(names)) == len(names):
             for c, out in bools.items():
-                df.isetitem(df.columns.get_loc(c), out)  # in place: no copy of the frame's other columns
+                df.isetitem(names.index(c), out)  # in place: no copy of the frame's other columns
         if b"PANDAS_ATTRS" in md:  # as pd.read_parquet does
             import json
 

@@ -227,6 +227,20 @@ def bools_of(values: Any) -> Any:
     return out
 
 
+def gaps_of(values: Any) -> Any:
+    """The object array of True, False and NaN that a boolean column with
+    nulls (a pyarrow array of a ``bool_gaps`` column) is in pandas' reading
+    of a CSV; None for any other column (pyarrow converts those as they are)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not pa.types.is_boolean(values.type) or not values.null_count:
+        return None
+    out = values.to_numpy(zero_copy_only=False)  # objects: True, False, None
+    out[values.is_null().to_numpy(zero_copy_only=False)] = np.nan
+    return out
+
+
 def _names(cols: Any) -> list[str]:
     """The column names a note lists, each once (a footer may repeat them)."""
     return list(dict.fromkeys(c for c in cols if isinstance(c, str))) if isinstance(cols, list) else []
@@ -235,7 +249,8 @@ def _names(cols: Any) -> list[str]:
 def _gapped(df: Any, info: dict) -> list[str]:
     """The columns of ``df`` noted as booleans with gaps that are objects (a
     boolean column with nulls in the file)."""
-    return [c for c in _names(info.get("bool_gaps")) if c in df.columns and df[c].dtype == object]
+    names = set(df.columns)
+    return [c for c in _names(info.get("bool_gaps")) if c in names and df[c].dtype == object]
 
 
 def _gaps_true(s: Any) -> Any:
@@ -254,12 +269,13 @@ def restored(df: Any, info: dict) -> Any:
     import numpy as np
     import pandas as pd
 
-    if not df.columns.is_unique:  # not a frame this package wrote: nothing to put back
+    names = list(df.columns)  # (a list: hashing pandas' labels costs more than the work here)
+    if len(set(names)) != len(names):  # not a frame this package wrote: nothing to put back
         return df
     for c in _gapped(df, info):  # pandas' booleans with gaps: True, False, NaN (None in the file's)
         values = df[c].to_numpy(dtype=object, copy=True)
         values[pd.isna(values)] = np.nan
-        df.isetitem(df.columns.get_loc(c), values)  # in place: no copy of the other columns
+        df.isetitem(names.index(c), values)  # in place: no copy of the other columns
 
     if info.get("bool_text"):
         df = restore_bools(df, info["bool_text"])
