@@ -71,6 +71,18 @@ def make_frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def fixed_width_text() -> bool:
+    """Whether this xarray and zarr store text as fixed-width strings in zarr v2
+    (newer ones; older zarr 3 releases use a variable-length filter, and the
+    direct reader of small copies leaves those to zarr)."""
+    import xarray as xr
+    import zarr
+
+    store = zarr.storage.MemoryStore()
+    xr.Dataset({"s": ("x", ["ab"])}).to_zarr(store, zarr_format=2, consolidated=False)
+    return zarr.open_array(store, path="s", mode="r").metadata.filters is None
+
+
 def write_catalog(folder: Path, sources: dict, metadata: dict | None = None) -> Path:
     """Write ``catalog.yaml`` with the given ``sources:`` mapping (YAML text built by hand)."""
     import yaml

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from .conftest import write_catalog
+from .conftest import fixed_width_text, write_catalog
 
 xr = pytest.importorskip("xarray")
 pytest.importorskip("zarr")
@@ -28,11 +28,12 @@ from intake_persistplus.containers import zarrcopy  # noqa: E402
 CATALOG_DIR = "{{ CATALOG_DIR }}"
 
 
-def rich(n: int = 5) -> xr.Dataset:
-    """Every dtype the direct reader takes, a 0-d variable, text coordinates,
-    an all-NaN variable (zarr writes no chunk for it), list attributes."""
+def rich(n: int = 5, text: bool = False) -> xr.Dataset:
+    """Numbers of several widths, booleans, times, a 0-d variable, an all-NaN
+    variable (zarr writes no chunk for it), list attributes; with ``text``, a
+    text coordinate and a bytes variable too."""
     t = np.arange(n)
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "f4": (("t", "x"), np.linspace(0, 1, n * 3, dtype="float32").reshape(n, 3), {"units": "m"}),
             "i8": ("t", (t * 10**12).astype("int64")),
@@ -40,15 +41,16 @@ def rich(n: int = 5) -> xr.Dataset:
             "flag": ("t", t % 2 == 0),
             "gone": ("t", np.full(n, np.nan)),
             "scalar": ((), np.float64(2.5), {"note": "zero-dimensional"}),
-            "raw": ("x", np.array([b"ab", b"c", b""], dtype="S2")),
         },
         coords={
             "t": ("t", t.astype("int32")),
-            "x": ("x", ["déjà", "vu", ""]),
             "when": ("t", np.datetime64("2024-01-01", "ns") + t * np.timedelta64(6, "h")),
         },
         attrs={"title": "rich", "levels": [1, 2, 3], "flag": 1},
     )
+    if text:
+        ds = ds.assign_coords(x=("x", ["déjà", "vu", ""])).assign(raw=("x", np.array([b"ab", b"c", b""], dtype="S2")))
+    return ds
 
 
 def persist(tmp_path: Path, ds: xr.Dataset, **args) -> tuple:
@@ -81,15 +83,24 @@ def test_a_small_copy_is_read_directly_and_identically(tmp_path, persist_dir):
     got = copy.read()
     assert_same(got, want)
     # what xarray's zarr reader makes of the same folder, encodings included
-    assert zarrcopy.same(got, xr.open_dataset(copy._urlpath, engine="zarr", chunks=None).load())
+    assert zarrcopy.same(got, xr.open_dataset(copy.reader.data.url, engine="zarr", chunks=None).load())
     assert all(var._in_memory for var in got.variables.values())
     assert got["gone"].isnull().all()  # no chunk file on disk: all fill value
     got["f4"][0, 0] = 7.0  # writable, as the zarr reader's arrays are
     assert_same(intake.open_catalog(str(path)).d.to_dask().compute(), want)
 
 
+def test_text_is_read_directly_where_zarr_stores_it_fixed_width(tmp_path, persist_dir):
+    path, want, copy = persist(tmp_path, rich(text=True))
+    direct = fixed_width_text()
+    assert type(copy).__name__ == ("PersistedZarrSource" if direct else "ZarrSource")
+    got = copy.read()
+    assert_same(got, want)
+    assert got["x"].values.tolist() == ["déjà", "vu", ""] and got["raw"].values.tolist() == [b"ab", b"c", b""]
+
+
 def test_a_netcdf_copy_with_packing_and_decode_coords(tmp_path, persist_dir):
-    ds = rich().drop_vars(["raw", "when"])
+    ds = rich(text=True).drop_vars(["raw", "when"])
     ds["packed"] = ("t", np.array([1.5, 2.25, np.nan, 4.0, 5.0]))
     ds["packed"].encoding = {"dtype": "int16", "scale_factor": 0.25, "_FillValue": -1}
     ds["crs"] = ((), 0, {"grid_mapping_name": "latitude_longitude"})
@@ -187,7 +198,8 @@ def test_an_edited_copy_is_not_read_directly(tmp_path, persist_dir, attack):
     reads the store, or says what is wrong with it): it never decodes more
     than the metadata promises, nor reads outside the copy's folder."""
     path, want, copy = persist(tmp_path, rich())
-    folder = Path(copy._urlpath)
+    assert type(copy).__name__ == "PersistedZarrSource"  # read directly until edited
+    folder = Path(copy.reader.data.url)
     HOSTILE[attack](folder)
     with pytest.raises(zarrcopy.NotDirect):
         zarrcopy.read_store(str(folder))
@@ -216,5 +228,5 @@ def test_the_copy_of_the_corpus_netcdf_reads_as_fast_as_it_is_identical(tmp_path
         return min(times)
 
     direct = best(copy.read)
-    zarr = best(lambda: xr.open_dataset(copy._urlpath, engine="zarr", chunks=None).load())
+    zarr = best(lambda: xr.open_dataset(copy.reader.data.url, engine="zarr", chunks=None).load())
     assert direct < zarr, (direct, zarr)
