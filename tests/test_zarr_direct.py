@@ -230,3 +230,37 @@ def test_the_copy_of_the_corpus_netcdf_reads_as_fast_as_it_is_identical(tmp_path
     direct = best(copy.read)
     zarr = best(lambda: xr.open_dataset(copy.reader.data.url, engine="zarr", chunks=None).load())
     assert direct < zarr, (direct, zarr)
+
+
+@pytest.mark.parametrize("what", ["a named pipe for a chunk", "a folder for a chunk", "a named pipe for the metadata"])
+def test_a_file_that_is_not_a_file_is_refused_without_blocking(tmp_path, persist_dir, what):
+    """A named pipe would block any reader (zarr's too) until someone writes to
+    it: the direct reader opens without blocking and says what it found."""
+    import os
+    import threading
+
+    from intake_persistplus import PersistPathError
+
+    path, want, copy = persist(tmp_path, rich())
+    folder = Path(copy.reader.data.url)
+    target = folder / ".zmetadata" if "metadata" in what else chunk_of(folder, "f4")
+    target.unlink()
+    if "pipe" in what:
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    outcome = []
+
+    def read():
+        try:
+            intake.open_catalog(str(path)).d.read()
+        except Exception as e:  # noqa: BLE001 - what the user sees
+            outcome.append(e)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "read() blocked on the edited copy"
+    assert len(outcome) == 1 and isinstance(outcome[0], PersistPathError), outcome
+    assert str(target) in str(outcome[0])
+    assert_same(intake.open_catalog(str(path)).d(persist_mode="never").read(), want)  # the original still reads

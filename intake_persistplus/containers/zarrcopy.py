@@ -27,10 +27,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from typing import Any
 
 from intake_xarray.xzarr import ZarrSource
 
+from ..errors import PersistPathError
 from ._common import guard_gone
 
 DRIVER = "persisted_zarr"
@@ -187,8 +189,9 @@ def read_store(path: str) -> tuple[dict, dict]:
     import xarray as xr
 
     try:
-        with open(os.path.join(path, ".zmetadata"), "rb") as f:
-            meta = json.loads(f.read(1 << 22))
+        meta = json.loads(_read(os.path.join(path, ".zmetadata"), 1 << 22))
+    except PersistPathError:
+        raise
     except (OSError, ValueError, RecursionError):
         raise NotDirect from None
     if not isinstance(meta, dict) or not isinstance(meta.get("metadata"), dict):
@@ -296,14 +299,40 @@ def _fill(value: Any, dtype: Any) -> Any:
     raise NotDirect  # text fill values, and values the dtype cannot hold
 
 
+def _read(path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of the file at ``path``.
+
+    Raises
+    ------
+    PersistPathError
+        when it is not a regular file (a named pipe would block any reader,
+        this one and zarr's alike): the copy was edited.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        os.close(fd)
+        raise
+    if not regular:
+        os.close(fd)
+        raise PersistPathError(
+            f"{path} in a persisted copy is not a file (a folder, a named pipe or a device): "
+            "the copy was edited; remove it or persist the source again"
+        )
+    with open(fd, "rb") as f:  # (closes fd)
+        return f.read(limit)
+
+
 def _chunk(path: str, dtype: Any, shape: tuple, codec: Any, fill: Any) -> Any:
     """The values of a one-chunk array, checked to be exactly its size."""
     import numpy as np
 
     size = dtype.itemsize * math.prod(shape)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(size + 1 if codec is None else (size + (1 << 16)) * 2)
+        raw = _read(path, size + 1 if codec is None else (size + (1 << 16)) * 2)
+    except PersistPathError:
+        raise
     except FileNotFoundError:
         if os.path.lexists(path):
             raise NotDirect from None
