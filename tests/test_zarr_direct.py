@@ -185,6 +185,18 @@ HOSTILE = {
     "a big-endian dtype": lambda f: tamper_meta(f, set_array("f4", dtype=">f4")),
     "a filter": lambda f: tamper_meta(f, set_array("f4", filters=[{"id": "delta", "dtype": "<f4"}])),
     "an unknown compressor": lambda f: tamper_meta(f, set_array("f4", compressor={"id": "evil"})),
+    "a compressor that does not say its size": lambda f: tamper_meta(f, set_array("f4", compressor={"id": "zstd"})),
+    "a compressor id that is a list": lambda f: tamper_meta(f, set_array("f4", compressor={"id": []})),
+    "a fill value past the dtype's floats": lambda f: tamper_meta(f, set_array("f4", fill_value=1e300)),
+    "a fill value past any float": lambda f: tamper_meta(f, set_array("f4", fill_value=10**400)),
+    "65 dimensions": lambda f: tamper_meta(f, set_array("f4", shape=[1] * 65, chunks=[1] * 65)),
+    "a zero-size dimension next to a huge one": lambda f: tamper_meta(f, set_array("f4", shape=[0, 2**63],
+                                                                                     chunks=[0, 2**63])),
+    "a dtype numpy reads another way": lambda f: tamper_meta(f, set_array("u1", dtype="<a1")),
+    "a text dtype of no width": lambda f: tamper_meta(f, set_array("u1", dtype="<U0")),
+    "a name that is no file name": lambda f: tamper_meta(f, add_array("\ud800", {"shape": [1], "chunks": [1],
+        "dtype": "<f8", "fill_value": None, "order": "C", "filters": None, "compressor": None, "zarr_format": 2},
+        {"_ARRAY_DIMENSIONS": ["s"]})),
     "a fill value the dtype cannot hold": lambda f: tamper_meta(f, set_array("u1", fill_value=300)),
     "a truncated chunk": truncate,
     "a blosc header that lies": lie_in_header,
@@ -232,10 +244,12 @@ def test_the_copy_of_the_corpus_netcdf_reads_as_fast_as_it_is_identical(tmp_path
     assert direct < zarr, (direct, zarr)
 
 
-@pytest.mark.parametrize("what", ["a named pipe for a chunk", "a folder for a chunk", "a named pipe for the metadata"])
+@pytest.mark.parametrize("what", ["a named pipe for a chunk", "a folder for a chunk", "a named pipe for the metadata",
+                                  "a link for a chunk", "a link for the metadata", "a link for an array's folder"])
 def test_a_file_that_is_not_a_file_is_refused_without_blocking(tmp_path, persist_dir, what):
     """A named pipe would block any reader (zarr's too) until someone writes to
-    it: the direct reader opens without blocking and says what it found."""
+    it, a link may lead anywhere: the direct reader opens each file below the
+    copy's folder without following links or blocking, and says what it found."""
     import os
     import threading
 
@@ -244,10 +258,18 @@ def test_a_file_that_is_not_a_file_is_refused_without_blocking(tmp_path, persist
     path, want, copy = persist(tmp_path, rich())
     folder = Path(copy.reader.data.url)
     target = folder / ".zmetadata" if "metadata" in what else chunk_of(folder, "f4")
-    target.unlink()
-    if "pipe" in what:
+    if "array's folder" in what:  # the same files, through a link
+        target = folder / "f4"
+        target.rename(tmp_path / "moved")
+        target.symlink_to(tmp_path / "moved")
+    elif "link" in what:  # the same bytes, through a link
+        target.rename(tmp_path / "moved")
+        target.symlink_to(tmp_path / "moved")
+    elif "pipe" in what:
+        target.unlink()
         os.mkfifo(target)
     else:
+        target.unlink()
         target.mkdir()
     outcome = []
 

@@ -6,27 +6,37 @@ chunk read through its event-loop thread (about 2 ms each, several per
 variable). A netCDF file of a few KB opens in a quarter of that, so its copy
 would read slower than the original.
 
-A copy whose every array is one chunk, with a compressor numcodecs decodes,
-no filters, a plain dtype and no more than :data:`DIRECT_MAX` bytes in all is
-written with the driver ``persisted_zarr`` and ``direct: true``, but only after
-reading it back both ways gave the same dataset (values, dtypes, attributes,
-coordinates, encodings). Its ``read()`` then takes the consolidated metadata
-(one JSON file) and one file per variable, decodes them with numcodecs, and
-hands the variables to xarray's own CF decoding (``engine="store"``), which is
-what ``xr.open_dataset(..., engine="zarr")`` does after reading them.
+A copy on a local disk whose every array is one chunk, compressed with blosc
+(zarr's default) or not at all, with no filters, a plain dtype and no more
+than :data:`DIRECT_MAX` bytes in all is written with the driver
+``persisted_zarr`` and ``direct: true``, but only after reading it back both
+ways gave the same dataset (values, dtypes, attributes, coordinates,
+encodings). Its ``read()`` then takes the consolidated metadata (one JSON
+file) and one file per variable, decodes them, and hands the variables to
+xarray's own CF decoding (``engine="store"``), which is what
+``xr.open_dataset(..., engine="zarr")`` does after reading them.
 
-The files are checked as they are read (names, shapes, dtypes, sizes
-against the metadata); a store this reader does not take as it is (edited, a
-compressor or dtype it does not know, a remote store) is read by xarray and
-zarr as any other copy. ``to_dask()`` and everything else is intake-xarray's
-``zarr`` source: the copy is a zarr v2 store that any zarr reader opens.
+Every file is treated as written by someone hostile: it is opened below the
+copy's folder one name at a time, never through a link; a folder, named
+pipe or device where a file should be raises :class:`PersistPathError`
+naming it (a named pipe would block any reader); sizes are checked against
+the metadata before anything is decoded (a blosc frame's header says what it
+decodes to), so no chunk decodes to more than its array holds. A store the
+reader does not otherwise take as it is (edited metadata, a compressor or
+dtype it does not know) is read by xarray and zarr as any other copy.
+``to_dask()`` and everything else is intake-xarray's ``zarr`` source: the copy
+is a zarr v2 store that any zarr reader opens.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
+import logging
 import math
 import os
+import re
 import stat
 from typing import Any
 
@@ -35,14 +45,17 @@ from intake_xarray.xzarr import ZarrSource
 from ..errors import PersistPathError
 from ._common import guard_gone
 
+logger = logging.getLogger(__name__)
+
 DRIVER = "persisted_zarr"
 #: the most bytes (decoded, all variables) a ``direct`` copy holds: it is read
 #: whole, where the zarr reader leaves values on disk until they are used
 DIRECT_MAX = 16 << 20
-#: compressors decoded here (numcodecs ids); others are read by zarr
-COMPRESSORS = frozenset({"blosc", "zstd", "lz4", "zlib", "gzip"})
-#: numpy dtype kinds read here: booleans, numbers, fixed-width bytes and text
+#: numpy dtype kinds read here: booleans, integers, floats, fixed-width bytes
+#: and text (complex numbers and the rest are read by zarr)
 KINDS = frozenset("biufSU")
+#: the most dimensions, and the largest length of one, taken from metadata
+MAX_DIMS, MAX_LENGTH = 32, 1 << 40
 #: the reader arguments the direct read honours (the others go to xarray and zarr)
 HONOURED = frozenset({"decode_coords"})
 
@@ -106,15 +119,19 @@ def readable(path: str, kwargs: dict) -> bool:
 
     import xarray as xr
 
-    if not local_folder(path) or set(kwargs) - HONOURED:
+    if not local_folder(path):
         return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fast = direct_read(path, kwargs)
-        if fast is None:
-            return False
-        slow = xr.open_dataset(path, engine="zarr", chunks=None, **kwargs).load()
-    return same(fast, slow)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fast = direct_read(path, kwargs)
+            if fast is None:
+                return False
+            slow = xr.open_dataset(path, engine="zarr", chunks=None, **kwargs).load()
+        return same(fast, slow)
+    except Exception as e:  # noqa: BLE001 - then zarr reads the copy, as any other
+        logger.debug("the copy at %s is not read directly: %s", path, e)
+        return False
 
 
 def same(a: Any, b: Any) -> bool:
@@ -126,7 +143,7 @@ def same(a: Any, b: Any) -> bool:
         assert_identical(a, b)
     except AssertionError:
         return False
-    if set(a.variables) != set(b.variables) or not _same_dicts(a.encoding, b.encoding):
+    if not _same_dicts(a.encoding, b.encoding):
         return False
     return all(a[k].dtype == b[k].dtype and _same_dicts(a[k].encoding, b[k].encoding) for k in a.variables)
 
@@ -142,11 +159,6 @@ def _same_dicts(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
 
 
-#: the xarray data store class of :func:`loaded` (made when first used: xarray
-#: is imported only then)
-_STORE_CLASS: list = []
-
-
 def loaded(path: str) -> Any:
     """An xarray data store holding the variables of the zarr v2 store at
     ``path``, read whole (:func:`read_store`).
@@ -156,25 +168,30 @@ def loaded(path: str) -> Any:
     NotDirect
         for a store this reader does not take as it is.
     """
-    if not _STORE_CLASS:
-        from xarray.backends.common import AbstractDataStore
+    return _store_class()(path)
 
-        class Loaded(AbstractDataStore):
-            def __init__(self, path: str) -> None:
-                self.path = path  # xarray takes the dataset's encoding["source"] from it
-                self._variables, self._attrs = read_store(path)
 
-            def get_variables(self):
-                return self._variables
+@functools.cache
+def _store_class() -> type:
+    """The class of :func:`loaded`'s stores (made when first used: xarray is
+    imported only then)."""
+    from xarray.backends.common import AbstractDataStore
 
-            def get_attrs(self):
-                return self._attrs
+    class Loaded(AbstractDataStore):
+        def __init__(self, path: str) -> None:
+            self.path = path  # xarray takes the dataset's encoding["source"] from it
+            self._variables, self._attrs = read_store(path)
 
-            def close(self) -> None:
-                pass
+        def get_variables(self):
+            return self._variables
 
-        _STORE_CLASS.append(Loaded)
-    return _STORE_CLASS[0](path)
+        def get_attrs(self):
+            return self._attrs
+
+        def close(self) -> None:
+            pass
+
+    return Loaded
 
 
 def read_store(path: str) -> tuple[dict, dict]:
@@ -185,55 +202,77 @@ def read_store(path: str) -> tuple[dict, dict]:
     ------
     NotDirect
         for anything this reader does not take as it is.
+    PersistPathError
+        for a link, folder, named pipe or device where a file should be.
     """
     import xarray as xr
 
     try:
-        meta = json.loads(_read(os.path.join(path, ".zmetadata"), 1 << 22))
-    except PersistPathError:
-        raise
-    except (OSError, ValueError, RecursionError):
+        folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    except OSError:
         raise NotDirect from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("metadata"), dict):
-        raise NotDirect
-    meta = meta["metadata"]
-    group = meta.get(".zattrs", {})
-    if not isinstance(group, dict):
-        raise NotDirect
-    arrays = {}
-    for key in meta:
-        if not isinstance(key, str) or key in (".zgroup", ".zattrs"):
-            continue
-        name, _, leaf = key.rpartition("/")
-        if leaf not in (".zarray", ".zattrs") or not _plain(name):
-            raise NotDirect  # a group inside, or a name that is not a file's
-        if leaf == ".zarray":
-            arrays[name] = _array(meta[key], meta.get(f"{name}/.zattrs"))
-    if sum(a[1].itemsize * math.prod(a[2]) for a in arrays.values()) > DIRECT_MAX:
-        raise NotDirect
-    variables = {}
-    for name in sorted(arrays):
-        dims, dtype, shape, codec, fill, key, attrs, encoding = arrays[name]
-        data = _chunk(os.path.join(path, name, key), dtype, shape, codec, fill)
-        if fill is not None:
-            attrs["_FillValue"] = fill
-        variables[name] = xr.Variable(dims, data, attrs, encoding)
+    try:
+        try:
+            meta = json.loads(_read(folder, path, [".zmetadata"], 1 << 22))
+        except PersistPathError:
+            raise
+        except (OSError, ValueError, RecursionError):
+            raise NotDirect from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("metadata"), dict):
+            raise NotDirect
+        meta = meta["metadata"]
+        group = meta.get(".zattrs", {})
+        if not isinstance(group, dict):
+            raise NotDirect
+        arrays = {}
+        for key in meta:
+            if not isinstance(key, str) or key in (".zgroup", ".zattrs"):
+                continue
+            name, _, leaf = key.rpartition("/")
+            if leaf not in (".zarray", ".zattrs") or not _plain(name):
+                raise NotDirect  # a group inside, or a name that is not a file's
+            if leaf == ".zarray":
+                try:
+                    arrays[name] = _array(meta[key], meta.get(f"{name}/.zattrs"))
+                except (TypeError, ValueError, OverflowError, UnicodeError):
+                    raise NotDirect from None  # what numpy or numcodecs refuse
+        if sum(a[1].itemsize * math.prod(a[2]) for a in arrays.values()) > DIRECT_MAX:
+            raise NotDirect
+        variables = {}
+        for name in sorted(arrays):
+            dims, dtype, shape, codec, fill, key, attrs, encoding = arrays[name]
+            data = _chunk(folder, path, [name, *key], dtype, shape, codec, fill)
+            if fill is not None:
+                attrs["_FillValue"] = fill
+            variables[name] = xr.Variable(dims, data, attrs, encoding)
+    finally:
+        os.close(folder)
     attrs = {k: v for k, v in group.items() if not k.lower().startswith("_nc")}
     return variables, attrs
 
 
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
 def _plain(name: str) -> bool:
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") \
-        and not name.startswith(".") and "\x00" not in name
+    """Whether ``name`` is one file name, as zarr writes them."""
+    if not name or name in (".", "..") or name.startswith(".") or any(c in name for c in "/\\\x00"):
+        return False
+    try:
+        os.fsencode(name)
+    except UnicodeError:  # a lone surrogate, say
+        return False
+    return True
 
 
 def _ints(value: Any) -> bool:
-    return isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
+    return isinstance(value, list) and len(value) <= MAX_DIMS and all(
+        type(v) is int and 0 <= v < MAX_LENGTH for v in value)
 
 
 def _array(zarray: Any, zattrs: Any) -> tuple:
-    """(dims, dtype, shape, codec, fill value, chunk key, attributes, encoding)
-    of one array's metadata."""
+    """(dims, dtype, shape, codec, fill value, chunk file's path parts,
+    attributes, encoding) of one array's metadata."""
     import numpy as np
 
     if not isinstance(zarray, dict) or not isinstance(zattrs, dict) or zarray.get("zarr_format") != 2:
@@ -241,15 +280,15 @@ def _array(zarray: Any, zattrs: Any) -> tuple:
     shape, chunks = zarray.get("shape"), zarray.get("chunks")
     if not _ints(shape) or not _ints(chunks) or len(chunks) != len(shape):
         raise NotDirect
+    separator = zarray.get("dimension_separator", ".")
     if any(c < s for c, s in zip(chunks, shape, strict=True)) or zarray.get("filters") is not None \
-            or zarray.get("order") != "C" or zarray.get("dimension_separator", ".") not in (".", "/"):
+            or zarray.get("order") != "C" or separator not in (".", "/"):
         raise NotDirect  # several chunks, filters, Fortran order
     text = zarray.get("dtype")
-    try:
-        dtype = np.dtype(text) if isinstance(text, str) and text[:1] in "<|" else None
-    except TypeError:
-        dtype = None
-    if dtype is None or dtype.kind not in KINDS or dtype.fields is not None or dtype.subdtype is not None:
+    if not isinstance(text, str) or not re.fullmatch(r"[<|][biufSU][1-9][0-9]{0,8}", text):
+        raise NotDirect  # (numpy takes more: "<a5" for "|S5", "<U" for "<U0", ">f4")
+    dtype = np.dtype(text)
+    if dtype.str != text and not (dtype.str[0] == "|" and dtype.str[1:] == text[1:]):
         raise NotDirect
     if text[0] == "<" and dtype.itemsize > 1:
         dtype = dtype.newbyteorder("<")  # said as zarr says it: dtype('<f4'), not dtype('float32')
@@ -257,17 +296,17 @@ def _array(zarray: Any, zattrs: Any) -> tuple:
     if codec is not None:
         from numcodecs import get_codec
 
-        if not isinstance(codec, dict) or codec.get("id") not in COMPRESSORS:
-            raise NotDirect
+        if not isinstance(codec, dict) or codec.get("id") != "blosc":
+            raise NotDirect  # other compressors do not say what a chunk decodes to: zarr reads those
         try:
             codec = get_codec(dict(codec))
-        except (TypeError, ValueError, KeyError):
+        except KeyError:
             raise NotDirect from None
     attrs = dict(zattrs)
     dims = attrs.pop("_ARRAY_DIMENSIONS", None)
     if not isinstance(dims, list) or len(dims) != len(shape) or not all(isinstance(d, str) for d in dims):
         raise NotDirect
-    key = zarray.get("dimension_separator", ".").join("0" * len(shape)) if shape else "0"
+    key = separator.join("0" * len(shape)).split("/") if shape else ["0"]
     fill = _fill(zarray.get("fill_value"), dtype)
     chunks = tuple(chunks)
     encoding = {
@@ -292,68 +331,84 @@ def _fill(value: Any, dtype: Any) -> Any:
         info = np.iinfo(dtype)
         if info.min <= value <= info.max:
             return dtype.type(value)
-    elif dtype.kind == "f" and type(value) in (int, float):
+    elif dtype.kind == "f" and type(value) in (int, float) and math.isfinite(value) \
+            and abs(value) <= float(np.finfo(dtype).max):
         return dtype.type(value)
     elif dtype.kind == "b" and type(value) is bool:
         return dtype.type(value)
     raise NotDirect  # text fill values, and values the dtype cannot hold
 
 
-def _read(path: str, limit: int) -> bytes:
-    """At most ``limit`` bytes of the file at ``path``.
+def _read(folder: int, path: str, parts: list[str], limit: int) -> bytes:
+    """At most ``limit`` bytes of the file ``parts`` names below ``folder`` (an
+    open folder, at ``path``), opened one name at a time, following no link.
 
     Raises
     ------
+    FileNotFoundError
+        when there is none.
     PersistPathError
-        when it is not a regular file (a named pipe would block any reader,
-        this one and zarr's alike): the copy was edited.
+        for a link, folder, named pipe or device on the way or at the end (a
+        named pipe would block any reader, this one and zarr's alike): the copy
+        was edited.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    where = os.path.join(path, *parts)
+    opened, fd = [], folder
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
-        os.close(fd)
-        raise
-    if not regular:
-        os.close(fd)
-        raise PersistPathError(
-            f"{path} in a persisted copy is not a file (a folder, a named pipe or a device): "
-            "the copy was edited; remove it or persist the source again"
-        )
-    with open(fd, "rb") as f:  # (closes fd)
-        return f.read(limit)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | _CLOEXEC | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+            try:
+                fd = os.open(part, flags, dir_fd=fd)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR, errno.ENXIO):
+                    raise
+                raise _edited(where) from None
+            opened.append(fd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _edited(where)
+        with open(os.dup(fd), "rb") as f:
+            return f.read(limit)
+    finally:
+        for fd in opened:
+            os.close(fd)
 
 
-def _chunk(path: str, dtype: Any, shape: tuple, codec: Any, fill: Any) -> Any:
+def _edited(where: str) -> PersistPathError:
+    return PersistPathError(
+        f"{where} in a persisted copy is a link, a folder, a named pipe or a device where "
+        "zarr writes a file: the copy was edited; remove it, or persist the source again"
+    )
+
+
+def _chunk(folder: int, path: str, parts: list[str], dtype: Any, shape: tuple, codec: Any, fill: Any) -> Any:
     """The values of a one-chunk array, checked to be exactly its size."""
     import numpy as np
 
     size = dtype.itemsize * math.prod(shape)
     try:
-        raw = _read(path, size + 1 if codec is None else (size + (1 << 16)) * 2)
-    except PersistPathError:
-        raise
+        # blosc adds a 16-byte header and at most 16 bytes a block to what it cannot compress
+        raw = _read(folder, path, parts, size + 1 if codec is None else size + 16 + 16 * (size // 256 + 1))
     except FileNotFoundError:
-        if os.path.lexists(path):
-            raise NotDirect from None
         # zarr writes no chunk that is all fill value (zeros where there is none)
         return np.zeros(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+    except PersistPathError:
+        raise
     except OSError:
         raise NotDirect from None
     if codec is None:
+        if len(raw) != size:
+            raise NotDirect
         buf = bytearray(raw)
     else:
         # a blosc frame's header says its sizes (bytes 4-8 decoded, 12-16 the
-        # frame's own): what it would decode to is known before decoding
-        if codec.codec_id == "blosc" and (
-            len(raw) < 16 or int.from_bytes(raw[4:8], "little") != size
-            or int.from_bytes(raw[12:16], "little") != len(raw)
-        ):
+        # frame's own): what it decodes to is known, and bounded, before decoding
+        if len(raw) < 16 or int.from_bytes(raw[4:8], "little") != size \
+                or int.from_bytes(raw[12:16], "little") != len(raw):
             raise NotDirect
+        buf = bytearray(size)
         try:
-            buf = bytearray(codec.decode(raw))
+            codec.decode(raw, out=buf)
         except Exception:  # noqa: BLE001 - a damaged chunk: zarr's reader says what is wrong
             raise NotDirect from None
-    if len(buf) != size:
-        raise NotDirect
     return np.frombuffer(buf, dtype).reshape(shape)
