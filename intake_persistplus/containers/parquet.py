@@ -33,6 +33,71 @@ def _looks_boolean(s) -> bool:
 
 #: a copy's file smaller than this (bytes) is read and converted on one thread
 SMALL = 1 << 20
+#: pandas' names (``numpy_type`` in the pandas metadata) of the numbers
+#: :func:`plain_frame` converts itself
+_NUMBERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                      "float32", "float64", "bool"})
+
+
+#: the pandas metadata of column labels that are text (as pandas writes it)
+_TEXT_LABELS = [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "str",
+                 "metadata": {"encoding": "UTF-8"}}]
+
+
+def _writable(values):
+    """``values``, or a copy that can be written to (as pyarrow's conversion
+    gives; pyarrow's zero-copy arrays cannot be)."""
+    return values if values.flags.writeable else values.copy()
+
+
+def plain_frame(table, pandas_md: bytes | None):
+    """The frame pandas 3's ``pd.read_parquet`` makes of a small ``table``, made
+    column by column: pyarrow's general conversion spends most of its time on
+    metadata this simple frame does not need. None unless the pandas metadata
+    (``pandas_md``) says the frame had a default index and plain columns:
+    numbers, booleans, text that pandas 3 reads as ``str``, times without a
+    time zone (anything else: pyarrow's conversion)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if pd.__version__.startswith(("1.", "2.")):  # text is object there, or a str with another name
+        return None
+    try:
+        md = json.loads(pandas_md)
+    except (TypeError, ValueError):
+        return None
+    names = table.column_names
+    if not isinstance(md, dict) or md.get("column_indexes") not in ([], _TEXT_LABELS) or not names \
+            or len(set(names)) != len(names):
+        return None
+    if md.get("index_columns") not in ([], [{"kind": "range", "name": None, "start": 0, "stop": table.num_rows,
+                                             "step": 1}]):
+        return None
+    columns = md.get("columns")
+    if not isinstance(columns, list) or len(columns) != len(names):
+        return None
+    text = pd.StringDtype(na_value=np.nan)
+    arrays = {}
+    for name, col, spec in zip(names, table.columns, columns, strict=True):
+        if not isinstance(spec, dict) or spec.get("name") != name or spec.get("field_name", name) != name:
+            return None
+        kind, numpy_type, t = spec.get("pandas_type"), spec.get("numpy_type"), col.type
+        if (pa.types.is_string(t) or pa.types.is_large_string(t)) and numpy_type in ("object", "str") \
+                and kind in ("unicode", "empty", "object") and spec.get("metadata") is None:
+            arrays[name] = text.__from_arrow__(col)
+        elif numpy_type in _NUMBERS and kind == numpy_type and spec.get("metadata") is None \
+                and t == pa.from_numpy_dtype(np.dtype(numpy_type)):
+            # with gaps, integers as floats and booleans as objects, as pyarrow's
+            arrays[name] = _writable(col.to_numpy())
+        elif kind == "datetime" and pa.types.is_timestamp(t) and t.tz is None \
+                and numpy_type == f"datetime64[{t.unit}]" and spec.get("metadata") is None:
+            arrays[name] = _writable(col.to_numpy())
+        else:
+            return None
+    return pd.DataFrame(arrays, copy=False)
 
 
 class PersistedParquetSource(ParquetSource):
@@ -120,7 +185,9 @@ class PersistedParquetSource(ParquetSource):
         bools.update({c: out for c in (gaps if isinstance(gaps, list) else ())
                       if isinstance(c, str) and c not in bools and c in table.column_names
                       and (out := gaps_of(table.column(c))) is not None})
-        df = arrow_table_to_pandas(table, to_pandas_kwargs={"use_threads": not small})
+        df = plain_frame(table, md.get(b"pandas")) if small else None
+        if df is None:
+            df = arrow_table_to_pandas(table, to_pandas_kwargs={"use_threads": not small})
         names = list(df.columns) if bools else []  # (a list: hashing pandas' labels costs more)
         if len(set(names)) == len(names):
             for c, out in bools.items():
