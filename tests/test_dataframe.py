@@ -197,3 +197,43 @@ def test_booleans_with_gaps_come_back_as_booleans(tmp_path, persist_dir):
     assert got["word"].tolist()[0] == "True"  # text beside "maybe" stays text
     assert got["told"].tolist()[0] == "True"  # the reader was told it is text
     assert_paths_equal(original, persisted)
+
+
+@pytest.mark.parametrize("what", ["a named pipe", "a link to a file outside", "a folder"])
+def test_a_parquet_file_that_is_not_a_file_is_refused_without_blocking(csv_catalog, persist_dir, tmp_path, what):
+    """A copy's data file replaced by someone else: reading it says so at once
+    (a named pipe would block pyarrow's open until someone writes to it; a link
+    may lead anywhere), and the original still reads."""
+    import os
+    import threading
+    from pathlib import Path
+
+    from intake_persistplus import PersistPathError
+
+    cat = intake.open_catalog(str(csv_catalog))
+    want = cat.csvsource(persist_mode="never").read()
+    cat.csvsource(persist_mode="never").persist()
+    (part,) = Path(cat.csvsource._urlpath).glob("*.parquet")
+    outside = tmp_path / "outside.parquet"
+    part.rename(outside)
+    if what == "a named pipe":
+        os.mkfifo(part)
+    elif what == "a folder":
+        part.mkdir()
+    else:
+        part.symlink_to(outside)
+    outcome = []
+
+    def read():
+        try:
+            intake.open_catalog(str(csv_catalog)).csvsource.read()
+        except Exception as e:  # noqa: BLE001 - what the user sees
+            outcome.append(e)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "read() blocked on the edited copy"
+    assert len(outcome) == 1 and isinstance(outcome[0], PersistPathError), outcome
+    assert str(part) in str(outcome[0])
+    pd.testing.assert_frame_equal(intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never").read(), want)

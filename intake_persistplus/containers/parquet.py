@@ -15,6 +15,7 @@ import os
 from intake.source import base
 from intake_parquet.source import ParquetSource
 
+from ..errors import PersistPathError
 from ._common import OURS, guard_gone, is_local
 from .restore import bools_of, decoded, gaps_of, restore_bools, restored, restored_dask
 
@@ -157,7 +158,15 @@ class PersistedParquetSource(ParquetSource):
             return None
         local = isinstance(self._urlpath, str) and "://" not in self._urlpath and "::" not in self._urlpath
         if local:  # a folder on this disk: listed without an fsspec file system
-            files = [(e.path, e.stat().st_size) for e in os.scandir(self._urlpath) if e.name.endswith(".parquet")]
+            found = [e for e in os.scandir(self._urlpath) if e.name.endswith(".parquet")]
+            for e in found:
+                if not e.is_file(follow_symlinks=False):  # a named pipe would block the read
+                    raise PersistPathError(
+                        f"{e.path} in a persisted copy is a link, a folder, a named pipe or a device "
+                        "where a parquet file should be: the copy was edited; remove it, or persist "
+                        "the source again"
+                    )
+            files = [(e.path, e.stat(follow_symlinks=False).st_size) for e in found]
         else:
             fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
             files = [(i["name"], i.get("size") or 0) for i in fs.ls(root, detail=True)
