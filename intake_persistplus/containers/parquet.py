@@ -146,28 +146,34 @@ class PersistedParquetSource(ParquetSource):
         discovery (most of the fixed cost of reading a small copy), and on
         small data no thread pool (starting its work costs more than it saves).
         None for several files, reader arguments, or a pandas without the
-        conversion ``pd.read_parquet`` uses (``pandas.io._util.arrow_table_to_pandas``)."""
+        conversion ``pd.read_parquet`` uses (``pandas.io._util.arrow_table_to_pandas``).
+
+        Raises
+        ------
+        PersistPathError
+            for a local copy with a link, folder, named pipe or device where a
+            parquet file should be (whatever reads it then)."""
         import fsspec
         import pyarrow.parquet as pq
 
-        try:
-            from pandas.io._util import arrow_table_to_pandas
-        except ImportError:  # pandas < 3
-            return None
-        if set(self._kwargs) - {"engine"}:
-            return None
         local = isinstance(self._urlpath, str) and "://" not in self._urlpath and "::" not in self._urlpath
-        if local:  # a folder on this disk: listed without an fsspec file system
+        if local:  # a folder on this disk: listed without an fsspec file system, and checked first
             found = [e for e in os.scandir(self._urlpath) if e.name.endswith(".parquet")]
             for e in found:
-                if not e.is_file(follow_symlinks=False):  # a named pipe would block the read
+                if not e.is_file(follow_symlinks=False):  # a named pipe would block any reader
                     raise PersistPathError(
                         f"{e.path} in a persisted copy is a link, a folder, a named pipe or a device "
                         "where a parquet file should be: the copy was edited; remove it, or persist "
                         "the source again"
                     )
             files = [(e.path, e.stat(follow_symlinks=False).st_size) for e in found]
-        else:
+        try:
+            from pandas.io._util import arrow_table_to_pandas
+        except ImportError:  # pandas < 3
+            return None
+        if set(self._kwargs) - {"engine"}:
+            return None
+        if not local:
             fs, root = fsspec.core.url_to_fs(self._urlpath, **self._storage_options)
             files = [(i["name"], i.get("size") or 0) for i in fs.ls(root, detail=True)
                      if i["name"].endswith(".parquet")]
