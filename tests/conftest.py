@@ -83,6 +83,26 @@ def fixed_width_text() -> bool:
     return zarr.open_array(store, path="s", mode="r").metadata.filters is None
 
 
+def errors_without_blocking(call, timeout: float = 20) -> list[BaseException]:
+    """The exceptions ``call()`` raises (none or one), run on a thread that must
+    end within ``timeout`` seconds: a read blocked on a named pipe fails the test."""
+    import threading
+
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except Exception as e:  # noqa: BLE001 - what the user sees
+            outcome.append(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    assert not worker.is_alive(), "read() blocked on the edited copy"
+    return outcome
+
+
 def write_catalog(folder: Path, sources: dict, metadata: dict | None = None) -> Path:
     """Write ``catalog.yaml`` with the given ``sources:`` mapping (YAML text built by hand)."""
     import yaml

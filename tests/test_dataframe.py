@@ -9,7 +9,7 @@ import pytest
 
 from intake_persistplus import store
 
-from .conftest import make_frame, write_catalog
+from .conftest import errors_without_blocking, make_frame, write_catalog
 
 
 def assert_paths_equal(original, persisted, read=True):
@@ -205,7 +205,6 @@ def test_a_parquet_file_that_is_not_a_file_is_refused_without_blocking(csv_catal
     (a named pipe would block pyarrow's open until someone writes to it; a link
     may lead anywhere), and the original still reads."""
     import os
-    import threading
     from pathlib import Path
 
     from intake_persistplus import PersistPathError
@@ -222,18 +221,7 @@ def test_a_parquet_file_that_is_not_a_file_is_refused_without_blocking(csv_catal
         part.mkdir()
     else:
         part.symlink_to(outside)
-    outcome = []
-
-    def read():
-        try:
-            intake.open_catalog(str(csv_catalog)).csvsource.read()
-        except Exception as e:  # noqa: BLE001 - what the user sees
-            outcome.append(e)
-
-    worker = threading.Thread(target=read, daemon=True)
-    worker.start()
-    worker.join(20)
-    assert not worker.is_alive(), "read() blocked on the edited copy"
+    outcome = errors_without_blocking(lambda: intake.open_catalog(str(csv_catalog)).csvsource.read())
     assert len(outcome) == 1 and isinstance(outcome[0], PersistPathError), outcome
     assert str(part) in str(outcome[0])
     pd.testing.assert_frame_equal(intake.open_catalog(str(csv_catalog)).csvsource(persist_mode="never").read(), want)
